@@ -1,0 +1,48 @@
+"""Tick sources behind one interface (``TickSource``), chosen by ``data.source``."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.instruments import InstrumentsMaster
+
+from shared.config import Settings
+from shared.contracts import Tick
+from shared.errors import ConfigError
+
+
+class TickSource(Protocol):
+    """What the feed needs from a market data source."""
+
+    master: InstrumentsMaster
+
+    def next_batch(self) -> list[Tick] | None:
+        """The next ticks in event-time order; [] when none right now; None when the source is finished."""
+        ...
+
+    @property
+    def session_started(self) -> bool:
+        """True once, at the first batch of each new session (the pacer re-anchors there)."""
+        ...
+
+    def subscribe(self, tokens: set[int]) -> None: ...
+
+    def unsubscribe(self, tokens: set[int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def build_source(settings: Settings) -> TickSource:
+    kind = settings.data.source
+    if kind == "sim":
+        from services.feed.sources.sim import SimSource
+
+        return SimSource(settings)
+    if kind == "replay":
+        from services.feed.sources.replay import ReplaySource
+
+        return ReplaySource(settings)
+    raise ConfigError(
+        f"data.source={kind!r}: the Kite market-data source arrives with the live-trading work "
+        "(issue 6); use 'sim' or 'replay' for now"
+    )

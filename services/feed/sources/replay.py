@@ -1,0 +1,238 @@
+"""Replay recorded market data from CSV, in event-time order.
+
+Layout of ``data.replay_path`` (a folder):
+
+    instruments.csv              Kite's instruments master (maps symbols to tokens, tick sizes)
+    ticks.csv                    optional: timestamp,exchange,tradingsymbol,last_price[,last_quantity,volume,oi]
+    candles/<EXCHANGE>/<TRADINGSYMBOL>.csv
+                                 optional: Kite's historical-candles layout, 1 minute:
+                                 date,open,high,low,close,volume[,oi]
+
+Timestamps are ISO 8601; a naive one is IST (as Kite's REST API sends them). A candle
+becomes four ticks inside its minute (open, then the extreme nearer the open, the other
+extreme, close) so the engines rebuild the same bar. Every file is read and checked before
+anything is published: a bad row stops start-up with the file, line and column, rather than
+a replay that silently differs from the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shared.instruments import Instrument, InstrumentsMaster
+
+from shared.clock import NS, ist_day, ist_to_ns
+from shared.config import Settings
+from shared.contracts import DepthLevel, Tick
+from shared.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+TICK_COLUMNS = ("timestamp", "exchange", "tradingsymbol", "last_price")
+CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    ts: int
+    token: int
+    price: float
+    qty: int
+    volume_delta: int
+    cumulative: int  # -1 when the row carries a cumulative volume delta instead
+    oi: int
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, where: str, what: str) -> None:
+        self.lines.append(f"{where}: {what}")
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            shown = self.lines[:MAX_REPORTED_ERRORS]
+            more = len(self.lines) - len(shown)
+            tail = f"\n  ... and {more} more" if more else ""
+            raise DataError("bad replay data:\n  " + "\n  ".join(shown) + tail)
+
+
+def _parse_ts(text: str) -> int:
+    return ist_to_ns(datetime.fromisoformat(text.strip()))
+
+
+def _header(reader: csv.DictReader[str], path: Path, required: tuple[str, ...], errors: _Errors) -> bool:
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        errors.add(f"{path}:1", f"missing column(s) {', '.join(missing)} (expected {', '.join(required)})")
+        return False
+    return True
+
+
+def _read_ticks(path: Path, master: InstrumentsMaster, errors: _Errors) -> list[_Row]:
+    rows: list[_Row] = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not _header(reader, path, TICK_COLUMNS, errors):
+            return rows
+        last_ts = 0
+        for line, rec in enumerate(reader, start=2):
+            where = f"{path}:{line}"
+            try:
+                ts = _parse_ts(rec["timestamp"])
+                inst = master.by_symbol(rec["exchange"], rec["tradingsymbol"])
+                price = float(rec["last_price"])
+                qty = int(rec.get("last_quantity") or 0)
+                vol = int(rec.get("volume") or 0)
+                oi = int(rec.get("oi") or 0)
+            except Exception as exc:  # one message per bad row, with its place
+                errors.add(where, str(exc))
+                continue
+            if price <= 0:
+                errors.add(where, f"last_price must be positive, got {price}")
+            elif ts < last_ts:
+                errors.add(where, "timestamp goes backwards (rows must be in time order)")
+            else:
+                rows.append(_Row(ts, inst.instrument_token, price, qty, 0, vol, oi))
+                last_ts = ts
+    return rows
+
+
+def _candle_ticks(inst: Instrument, ts: int, o: float, h: float, lo: float, c: float, v: int, oi: int) -> list[_Row]:
+    # Open first, then the extreme nearer the open, the other, then the close: one path
+    # through the bar that reproduces its OHLC exactly.
+    first, second = (h, lo) if abs(h - o) <= abs(o - lo) else (lo, h)
+    prices = (o, first, second, c)
+    parts = [v // 4] * 4
+    parts[-1] += v - sum(parts)
+    step = 15 * NS
+    return [
+        _Row(ts + i * step, inst.instrument_token, p, parts[i], parts[i], -1, oi) for i, p in enumerate(prices)
+    ]
+
+
+def _read_candles(path: Path, inst: Instrument, errors: _Errors) -> list[_Row]:
+    rows: list[_Row] = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not _header(reader, path, CANDLE_COLUMNS, errors):
+            return rows
+        last_ts = 0
+        for line, rec in enumerate(reader, start=2):
+            where = f"{path}:{line}"
+            try:
+                ts = _parse_ts(rec["date"])
+                o, h, lo, c = (float(rec[k]) for k in ("open", "high", "low", "close"))
+                v = int(float(rec["volume"]))
+                oi = int(float(rec.get("oi") or 0))
+            except Exception as exc:
+                errors.add(where, str(exc))
+                continue
+            if not (lo <= min(o, c) and max(o, c) <= h and lo > 0):
+                errors.add(where, f"inconsistent candle o={o} h={h} l={lo} c={c} (need 0 < low <= open,close <= high)")
+            elif v < 0:
+                errors.add(where, f"volume must not be negative, got {v}")
+            elif ts <= last_ts:
+                errors.add(where, "candle time does not increase (rows must be in time order, one per minute)")
+            else:
+                rows.extend(_candle_ticks(inst, ts, o, h, lo, c, v, oi))
+                last_ts = ts
+    return rows
+
+
+def load_replay(folder: Path) -> tuple[InstrumentsMaster, list[list[_Row]]]:
+    """The master and every file's rows, checked. Raises DataError listing each bad row."""
+    if not folder.is_dir():
+        raise ConfigError(f"data.replay_path: {folder} is not a folder (see services/feed/sources/replay.py)")
+    master_path = folder / "instruments.csv"
+    if not master_path.exists():
+        raise ConfigError(f"data.replay_path: {master_path} is missing (Kite's instruments CSV is required)")
+    master = InstrumentsMaster.from_csv(master_path)
+    errors = _Errors()
+    files: list[list[_Row]] = []
+    if (folder / "ticks.csv").exists():
+        files.append(_read_ticks(folder / "ticks.csv", master, errors))
+    for path in sorted((folder / "candles").glob("*/*.csv")):
+        try:
+            inst = master.by_symbol(path.parent.name, path.stem)
+        except Exception as exc:
+            errors.add(str(path), f"no instrument {path.parent.name}:{path.stem} in instruments.csv ({exc})")
+            continue
+        files.append(_read_candles(path, inst, errors))
+    errors.raise_if_any()
+    if not any(files):
+        raise ConfigError(f"data.replay_path: {folder} has no ticks.csv and no candles/<EXCHANGE>/<SYMBOL>.csv")
+    return master, files
+
+
+class ReplaySource:
+    """Merges every file by event time and hands out one event-time instant at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        folder = Path(settings.data.replay_path or "")
+        self.master, files = load_replay(folder)
+        self._rows: Iterator[_Row] = heapq.merge(*files, key=lambda r: r.ts)
+        self._pending: _Row | None = None
+        self._cum: dict[int, int] = {}
+        self._day = -1
+        self._new_session = False
+        self._batch = settings.data.publish_batch
+        log.info("replaying %s (%d files)", folder, len(files))
+
+    @property
+    def session_started(self) -> bool:
+        started, self._new_session = self._new_session, False
+        return started
+
+    def _tick(self, r: _Row) -> Tick:
+        inst = self.master.by_token(r.token)
+        day = ist_day(r.ts).toordinal()
+        if day != self._day:  # cumulative volume restarts each session
+            self._day, self._cum, self._new_session = day, {}, True
+        cum = r.cumulative if r.cumulative >= 0 else self._cum.get(r.token, 0) + r.volume_delta
+        self._cum[r.token] = cum
+        tick = inst.tick_size or 0.05
+        bid = max(round(r.price - tick, 2), tick)
+        return Tick(
+            ts_event=r.ts,
+            instrument_token=r.token,
+            exchange=inst.exchange,
+            symbol=inst.tradingsymbol,
+            last_price=r.price,
+            last_quantity=r.qty,
+            volume=cum,
+            oi=r.oi,
+            bids=(DepthLevel(bid, max(r.qty, 1), 1),) if not inst.is_index else (),
+            asks=(DepthLevel(round(r.price + tick, 2), max(r.qty, 1), 1),) if not inst.is_index else (),
+        )
+
+    def next_batch(self) -> list[Tick] | None:
+        """All rows of the next event time (up to publish_batch)."""
+        first = self._pending or next(self._rows, None)
+        if first is None:
+            return None
+        out = [self._tick(first)]
+        self._pending = None
+        for r in self._rows:
+            if r.ts != first.ts or len(out) >= self._batch:
+                self._pending = r
+                break
+            out.append(self._tick(r))
+        return out
+
+    def subscribe(self, tokens: set[int]) -> None:
+        pass  # a replay streams what was recorded
+
+    def unsubscribe(self, tokens: set[int]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""The bus: stream names, the msgpack codec and the Redis streams transport."""

@@ -1,0 +1,264 @@
+"""The risk service's memory: day counters, halts, kills, throttle, positions, decisions.
+
+``RiskState`` is a mutable ``msgspec.Struct`` so ``snapshot()`` gives plain JSON-able
+builtins and ``restore()`` validates them back. Every time in it is event time (UTC epoch ns).
+
+Positions have three layers, so that limits hold between two portfolio snapshots:
+
+- ``positions``: the last ``PositionSnapshot`` (authoritative up to ``snapshot_ts``);
+- ``fills``: fills with an event time after ``snapshot_ts`` (the next snapshot includes them);
+- ``pending``: entries risk approved whose quantity has not filled yet. They count towards
+  exposure and the open-position count until they fill, are rejected or cancelled
+  (``on_order_event``), or the IST day rolls over.
+
+Day roll-over (the first event of a new IST day): day PnL, per-symbol PnL, trade counts,
+pending entries, symbol kills and a loss halt reset; a manual halt stays until RESUME.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Final
+
+import msgspec
+
+from shared.clock import ist_day
+from shared.contracts import Fill, OrderEvent, PositionSnapshot, RiskDecision
+from shared.enums import OrderStatus, Side
+
+STATE_VERSION: Final = 1
+#: Decisions kept for duplicate intent ids: a busy day has a few thousand intents.
+MAX_DECISIONS: Final = 20_000
+MAX_SEEN_FILLS: Final = 20_000
+THROTTLE_WINDOW_NS: Final = 60 * 1_000_000_000
+
+_TERMINAL: Final = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED})
+
+
+class PositionView(msgspec.Struct, kw_only=True):
+    """Net units in one symbol (all products), its mark and owning strategy."""
+
+    quantity: int
+    last_price: float
+    strategy: str = ""
+
+
+class FillView(msgspec.Struct, kw_only=True):
+    """A fill newer than the last snapshot (signed quantity)."""
+
+    ts: int
+    symbol: str
+    quantity: int
+    price: float
+    strategy: str = ""
+
+
+class PendingEntry(msgspec.Struct, kw_only=True):
+    """An approved entry not yet (fully) filled."""
+
+    ts: int
+    symbol: str
+    strategy: str
+    side: Side
+    quantity: int
+    price: float
+    filled: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(self.quantity - self.filled, 0)
+
+
+class RiskState(msgspec.Struct, kw_only=True):
+    """Everything the risk rules remember. Mutated by ``shared.risk.rules``."""
+
+    version: int = STATE_VERSION
+    day: str = ""  # IST date, ISO
+    day_pnl: float = 0.0
+    symbol_pnl: dict[str, float] = {}  # realized + unrealized of today, from the snapshot
+    trades: dict[str, int] = {}  # approved entries per symbol today
+    equity: float = 0.0
+    snapshot_ts: int = 0  # 0: no portfolio snapshot yet
+    positions: dict[str, PositionView] = {}
+    fills: dict[str, FillView] = {}  # "order_id:fill_id" -> fill newer than the snapshot
+    seen_fills: dict[str, int] = {}  # fill key -> ts, bounded, so a redelivered fill counts once
+    pending: dict[str, PendingEntry] = {}  # intent_id -> approved entry
+    manual_halt: str = ""  # reason; non-empty = halted by an operator until RESUME
+    loss_halt: str = ""  # reason; non-empty = halted by max_daily_loss until RESUME or the next day
+    killed: dict[str, str] = {}  # symbol -> reason
+    order_times: list[int] = []  # event times of approved orders, last THROTTLE_WINDOW_NS
+    decisions: dict[str, RiskDecision] = {}  # intent_id -> decision, oldest first, bounded
+    last_tick: dict[str, int] = {}  # symbol -> event time of its last tick
+    last_price: dict[str, float] = {}  # symbol -> last traded price
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain builtins (``json.dumps``-able) for a checkpoint."""
+        return msgspec.to_builtins(self)
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> RiskState:
+        """The state a ``snapshot()`` came from; ``ValueError`` naming the bad key otherwise."""
+        try:
+            state = msgspec.convert(data, cls)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"risk state checkpoint: {exc}") from None
+        if state.version != STATE_VERSION:
+            raise ValueError(f"risk state checkpoint: version {state.version}, expected {STATE_VERSION}")
+        return state
+
+    # -- views -----------------------------------------------------------------------------
+
+    @property
+    def halted(self) -> bool:
+        return bool(self.manual_halt or self.loss_halt)
+
+    @property
+    def halt_reason(self) -> str:
+        return "; ".join(r for r in (self.manual_halt, self.loss_halt) if r)
+
+    def mark(self, symbol: str) -> float:
+        """The newest known price of ``symbol`` (0.0 when unknown)."""
+        price = self.last_price.get(symbol)
+        if price:
+            return price
+        pos = self.positions.get(symbol)
+        return pos.last_price if pos else 0.0
+
+    def position_quantity(self, symbol: str) -> int:
+        """Signed net units held: the snapshot plus fills after it (pending entries excluded)."""
+        pos = self.positions.get(symbol)
+        qty = pos.quantity if pos else 0
+        return qty + sum(f.quantity for f in self.fills.values() if f.symbol == symbol)
+
+    def _held(self) -> dict[str, tuple[int, str]]:
+        held: dict[str, tuple[int, str]] = {s: (p.quantity, p.strategy) for s, p in self.positions.items()}
+        for f in self.fills.values():
+            qty, strat = held.get(f.symbol, (0, f.strategy))
+            held[f.symbol] = (qty + f.quantity, strat or f.strategy)
+        return held
+
+    def open_symbols(self) -> set[str]:
+        """Symbols with a position or an approved entry still pending."""
+        out = {s for s, (q, _) in self._held().items() if q}
+        out.update(p.symbol for p in self.pending.values() if p.remaining)
+        return out
+
+    def open_positions_count(self) -> int:
+        return len(self.open_symbols())
+
+    def symbol_exposure(self, symbol: str) -> float:
+        """Gross notional (₹) in ``symbol``: held units at the mark plus pending entries."""
+        held = abs(self.position_quantity(symbol)) * self.mark(symbol)
+        return held + sum(p.remaining * p.price for p in self.pending.values() if p.symbol == symbol)
+
+    def gross_exposure(self, strategy: str | None = None) -> float:
+        """Gross notional (₹) of positions and pending entries, of one ``strategy`` or all."""
+        total = 0.0
+        for sym, (qty, strat) in self._held().items():
+            if qty and (strategy is None or strat == strategy):
+                total += abs(qty) * self.mark(sym)
+        for p in self.pending.values():
+            if strategy is None or p.strategy == strategy:
+                total += p.remaining * p.price
+        return total
+
+    def throttle_count(self, now_ns: int) -> int:
+        """Approved orders in the sliding window ``(now - 60 s, ...]`` of event time."""
+        return sum(1 for t in self.order_times if t > now_ns - THROTTLE_WINDOW_NS)
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def roll_day(self, now_ns: int) -> bool:
+        """Reset the day counters if ``now_ns`` is on a later IST day; True if it rolled."""
+        today = ist_day(now_ns).isoformat()
+        if self.day == today:
+            return False
+        if self.day and today < self.day:
+            return False  # a late event of an earlier day does not roll back
+        first = not self.day
+        self.day = today
+        if first:
+            return False
+        self.day_pnl = 0.0
+        self.symbol_pnl = {}
+        self.trades = {}
+        self.pending = {}  # orders do not outlive their day
+        self.killed = {}
+        self.loss_halt = ""
+        return True
+
+    def on_tick(self, symbol: str, ts_ns: int, last_price: float = 0.0) -> None:
+        """Market data seen for ``symbol`` at event time ``ts_ns`` (feeds the staleness rule)."""
+        if ts_ns >= self.last_tick.get(symbol, 0):
+            self.last_tick[symbol] = ts_ns
+            if last_price > 0:
+                self.last_price[symbol] = last_price
+
+    def on_snapshot(self, snap: PositionSnapshot) -> bool:
+        """Take the execution service's book; an older snapshot than the last is ignored (False)."""
+        if snap.ts_event < self.snapshot_ts:
+            return False
+        self.roll_day(snap.ts_event)
+        if self.day and ist_day(snap.ts_event).isoformat() < self.day:
+            return False
+        positions: dict[str, PositionView] = {}
+        symbol_pnl: dict[str, float] = {}
+        for line in snap.positions:
+            view = positions.get(line.symbol)
+            if view is None:
+                positions[line.symbol] = PositionView(
+                    quantity=line.quantity, last_price=line.last_price, strategy=line.strategy
+                )
+            else:
+                view.quantity += line.quantity
+                view.strategy = view.strategy or line.strategy
+            symbol_pnl[line.symbol] = symbol_pnl.get(line.symbol, 0.0) + line.realized_pnl + line.unrealized_pnl
+        self.positions = positions
+        self.symbol_pnl = symbol_pnl
+        self.day_pnl = snap.day_pnl
+        self.equity = snap.capital + snap.realized_pnl + snap.unrealized_pnl - snap.charges
+        self.snapshot_ts = snap.ts_event
+        self.fills = {k: f for k, f in self.fills.items() if f.ts > snap.ts_event}
+        return True
+
+    def on_fill(self, fill: Fill) -> bool:
+        """Count a fill once: it shrinks its pending entry and, if newer than the snapshot, moves the position."""
+        key = f"{fill.order_id}:{fill.fill_id}"
+        if key in self.seen_fills:
+            return False
+        self.seen_fills[key] = fill.ts_event
+        _trim(self.seen_fills, MAX_SEEN_FILLS)
+        pending = self.pending.get(fill.intent_id)
+        if pending is not None:
+            pending.filled += fill.quantity
+            if pending.remaining == 0:
+                del self.pending[fill.intent_id]
+        if fill.ts_event > self.snapshot_ts:
+            signed = fill.quantity if fill.side == Side.BUY else -fill.quantity
+            self.fills[key] = FillView(
+                ts=fill.ts_event, symbol=fill.symbol, quantity=signed, price=fill.price, strategy=fill.strategy
+            )
+        return True
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        """A rejected or cancelled order frees what its pending entry held."""
+        if event.status in _TERMINAL:
+            self.pending.pop(event.intent_id, None)
+
+    def record_decision(self, decision: RiskDecision) -> None:
+        self.decisions[decision.intent_id] = decision
+        _trim(self.decisions, MAX_DECISIONS)
+
+    def record_order(self, now_ns: int) -> None:
+        self.order_times = [t for t in self.order_times if t > now_ns - THROTTLE_WINDOW_NS]
+        self.order_times.append(now_ns)
+
+
+def _trim(d: dict[str, Any], limit: int) -> None:
+    """Drop the oldest keys (insertion order) beyond ``limit``."""
+    extra = len(d) - limit
+    if extra > 0:
+        for key in list(itertools.islice(d, extra)):
+            del d[key]

@@ -1,0 +1,1 @@
+"""Service lifecycle: start-up, signals, heartbeats, logging."""
