@@ -74,7 +74,7 @@ def _prefill(url: str, n: int) -> None:
 def consumer_drain(n_ticks: int) -> float:
     with FreshRedis() as srv:
         _prefill(srv.url, n_ticks)
-        consumer = Bus(connect(srv.url)).consumer("bench", [NFO], start_id="0")
+        consumer = Bus(connect(srv.url)).consumer("bench", [NFO], start_id="0", read_ahead=True)
         got = 0
         t0 = time.perf_counter()
         while got < n_ticks:

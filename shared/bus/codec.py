@@ -50,6 +50,19 @@ def decode_body(body: bytes) -> Message:
     return msg
 
 
+def decode_flat(flat: list[bytes]) -> Message:
+    """The message in a raw entry ``[k1, v1, k2, v2, ...]`` as XREADGROUP returns it."""
+    if len(flat) == 8 and flat[6] == F_BODY:  # the bus writes the body 4th: skip the dict
+        try:
+            msg: Message = _decoder.decode(flat[7])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise DecodeError(f"invalid body: {exc}") from exc
+        if msg.schema > SCHEMA:
+            raise DecodeError(f"schema {msg.schema} of {msg.__struct_config__.tag!r} is newer than {SCHEMA}")
+        return msg
+    return decode(dict(zip(flat[::2], flat[1::2], strict=False)))
+
+
 def decode(fields: dict[bytes, bytes]) -> Message:
     """The message in a stream entry, or ``DecodeError`` saying what is wrong."""
     body = fields.get(F_BODY)

@@ -23,7 +23,7 @@ from typing import Any, Final, NamedTuple
 
 from shared.brokers.positions import mis_square_off_time
 from shared.candles import CandleBuilder, timeframe_ns
-from shared.clock import IST_OFFSET_NS, MARKET_CLOSE, MARKET_OPEN
+from shared.clock import IST_OFFSET_NS, MARKET_CLOSE, MARKET_OPEN, NS
 from shared.config import StrategyEngineConfig
 from shared.contracts import Bar, OrderIntent, Signal, Tick
 from shared.enums import OrderType, Product, Side, SignalKind
@@ -126,14 +126,19 @@ class TradingEngine:
         needed = {tf for s in self.strategies for tf in s.timeframes}
         self.timeframes: tuple[str, ...] = tuple(sorted(needed, key=timeframe_ns))
         self._tf_ns = {tf: timeframe_ns(tf) for tf in self.timeframes}
-        self._candles = CandleBuilder(self.timeframes) if self.timeframes else None
+        # an engine without strategies still takes ticks (and ignores them cheaply)
+        self._candles = CandleBuilder(self.timeframes or ("1m",))
         self._series: dict[tuple[int, str], _Series] = {}
-        self._open: dict[int, int] = {}  # token -> open strategy positions (the tick fast path)
+        self._open: dict[int, int] = {}  # token -> open strategy positions (> 0 only): the tick fast path
+        # strategies whose on_tick is the base stop/target/time check: the engine tests the
+        # levels inline and calls them only when one is reached (most ticks reach none)
+        self._plain_tick = {s.id: type(s).on_tick is Strategy.on_tick for s in self.strategies}
+        self._midnight_ns = 0
+        self._ticks = 0
         self._day = -1
         self._next_day_ns = 0
         self._counts = dict.fromkeys(
             (
-                "ticks",
                 "unknown_ticks",
                 "unknown_bars",
                 "bars",
@@ -156,7 +161,7 @@ class TradingEngine:
         **kwargs: Any,
     ) -> TradingEngine:
         """The engine ``engine_name`` (fno, options, equity) as ``config`` describes it."""
-        specs = config.engines.get(engine_name, [])  # type: ignore[call-overload]
+        specs = config.engines.get(engine_name, [])  # type: ignore[call-overload]  # a str key into Literal keys
         strategies = build_strategies(specs, where=f"strategy_engine.engines.{engine_name}")
         return cls(engine_name, strategies, config.conflict_resolution, symbols=symbols, **kwargs)
 
@@ -177,18 +182,17 @@ class TradingEngine:
     # -- input ----------------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> list[Output]:
         """Fold one tick; return the signals and intents it caused (usually none)."""
-        self._counts["ticks"] += 1
+        self._ticks += 1
         token = tick.instrument_token
-        info = self._symbols.get(token)
-        if info is None or self._candles is None:
+        if token not in self._symbols:
             self._counts["unknown_ticks"] += 1
             return []
         if tick.ts_event >= self._next_day_ns:
             self._advance_day(tick.ts_event)
         bars = self._candles.on_tick(tick)
         out = self._process_bars(bars, emit=True) if bars else []
-        if self._open.get(token):
-            out.extend(self._tick_decisions(token, info, tick))
+        if token in self._open:
+            out.extend(self._tick_decisions(token, self._symbols[token], tick))
         return out
 
     def on_bar(self, bar: Bar) -> list[Output]:
@@ -205,8 +209,6 @@ class TradingEngine:
 
     def flush(self, ts_ns: int) -> list[Output]:
         """Close the bars that ended by event time ``ts_ns`` (a timer, 15:30) and run the strategies."""
-        if self._candles is None:
-            return []
         return self._process_bars(self._candles.flush(ts_ns), emit=True)
 
     def warm_up(self, bars: Iterable[Bar]) -> int:
@@ -246,6 +248,8 @@ class TradingEngine:
             self._advance_day(ts)
         fresh: dict[str, Bar] = {}
         for bar in group:
+            if bar.timeframe not in self._tf_ns:
+                continue  # a timeframe no strategy of this engine uses
             if self._series_for(token, info, bar.timeframe).update(bar):
                 self._counts["bars"] += 1
                 fresh[bar.timeframe] = bar
@@ -274,10 +278,20 @@ class TradingEngine:
 
     def _tick_decisions(self, token: int, info: SymbolInfo, tick: Tick) -> list[Output]:
         proposals: list[Proposal] = []
-        ts = tick.ts_event
+        ts, price = tick.ts_event, tick.last_price
         for s in self.strategies:
-            if info.symbol not in s.state.positions:
+            pos = s.state.positions.get(info.symbol)
+            if pos is None:
                 continue
+            if self._plain_tick[s.id]:
+                # the tests of Strategy.tick_exit, inline, only to skip the call when nothing is reached
+                d = 1 if pos.side == "LONG" else -1
+                if not (
+                    (pos.stop > 0 and (price - pos.stop) * d <= 0)
+                    or (pos.target > 0 and (price - pos.target) * d >= 0)
+                    or ts - self._midnight_ns >= s.exit_time_s * NS
+                ):
+                    continue
             htf = self._htf_values(token, s)
             for decision in s.evaluate_tick(tick, self._context(s, token, info, ts, htf)):
                 series = self._series.get((token, s.timeframe))
@@ -285,7 +299,7 @@ class TradingEngine:
                     Proposal(
                         s,
                         decision,
-                        decision.price or tick.last_price,
+                        decision.price or price,
                         s.timeframe,
                         self._bucket_end(ts, s.timeframe),
                         series.values if series else {},
@@ -337,7 +351,8 @@ class TradingEngine:
         if day <= self._day:
             return
         self._day = day
-        self._next_day_ns = (day + 1) * DAY_NS - IST_OFFSET_NS
+        self._midnight_ns = day * DAY_NS - IST_OFFSET_NS
+        self._next_day_ns = self._midnight_ns + DAY_NS
         for s in self.strategies:
             self._counts["positions_dropped_at_day_end"] += s.roll_day(day)
         self._recount_open()
@@ -373,7 +388,11 @@ class TradingEngine:
                 reason = f"{kind} dropped ({p.dropped}): {p.decision.reason}"
                 out.append(self._signal(p, info, ts, sid, SignalKind.FLAT, reason))
                 self._counts["dropped"] += 1
-        self._open[token] = sum(1 for s in self.strategies if info.symbol in s.state.positions)
+        held_now = sum(1 for s in self.strategies if info.symbol in s.state.positions)
+        if held_now:
+            self._open[token] = held_now
+        else:
+            self._open.pop(token, None)
         self._counts["signals"] += len(proposals)
         self._counts["intents"] += len(taken)
         return out
@@ -434,9 +453,8 @@ class TradingEngine:
 
     def counters(self) -> dict[str, int]:
         """Counts for a heartbeat (the candle builder's too, prefixed ``candles_``)."""
-        out = dict(self._counts)
-        if self._candles is not None:
-            out.update({f"candles_{k}": v for k, v in self._candles.counters().items()})
+        out = {"ticks": self._ticks, **self._counts}
+        out.update({f"candles_{k}": v for k, v in self._candles.counters().items()})
         return out
 
     def snapshot(self) -> dict[str, Any]:
@@ -454,7 +472,7 @@ class TradingEngine:
                 for (token, tf), series in self._series.items()
             ],
             "strategies": [s.snapshot() for s in self.strategies],
-            "counters": dict(self._counts),
+            "counters": {"ticks": self._ticks, **self._counts},
         }
 
     def restore(self, data: Mapping[str, Any]) -> list[str]:
@@ -486,10 +504,13 @@ class TradingEngine:
             s.restore(snap)
             seen.add(s.id)
         notes.extend(f"strategy {sid!r} starts fresh: not in the snapshot" for sid in by_id if sid not in seen)
-        self._counts.update({k: int(v) for k, v in data.get("counters", {}).items() if k in self._counts})
+        counters = data.get("counters", {})
+        self._counts.update({k: int(v) for k, v in counters.items() if k in self._counts})
+        self._ticks = int(counters.get("ticks", 0))
         self._day = int(data.get("day", -1))
-        self._next_day_ns = (self._day + 1) * DAY_NS - IST_OFFSET_NS if self._day >= 0 else 0
-        self._candles = CandleBuilder(self.timeframes) if self.timeframes else None
+        self._midnight_ns = self._day * DAY_NS - IST_OFFSET_NS if self._day >= 0 else 0
+        self._next_day_ns = self._midnight_ns + DAY_NS if self._day >= 0 else 0
+        self._candles = CandleBuilder(self.timeframes or ("1m",))
         self._recount_open()
         return notes
 
