@@ -134,6 +134,13 @@ class OrderIntent(Message, frozen=True, tag="order_intent"):
     underlying: str = ""
     reason: str = ""
     tag: str = ""
+    #: An exit: it only reduces the strategy's own position; sizing and exposure caps never block it.
+    reduce_only: bool = False
+    #: The price the strategy saw (the bar close); MARKET intents have ``price`` 0, sizing uses this.
+    ref_price: NonNegFloat = 0.0
+    timeframe: str = ""
+    #: The signal's event time, for the ``parent_signal_timestamp`` column of orders.csv.
+    signal_ts: NonNegInt = 0
 
 
 class RiskDecision(Message, frozen=True, tag="risk_decision"):

@@ -444,6 +444,10 @@ class TradingEngine:
             underlying=info.logical,
             reason=f"{d.kind}: {d.reason}",
             tag=self._tag_fn(p.strategy.id, info.logical, info.symbol) if self._tag_fn is not None else "",
+            reduce_only=not entry,
+            ref_price=p.price,
+            timeframe=p.timeframe,
+            signal_ts=ts,
         )
 
     # -- state ---------------------------------------------------------------------------------
