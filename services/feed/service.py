@@ -6,6 +6,7 @@ import logging
 import time
 
 from services.feed.pacing import Pacer
+from services.feed.scanner import run_scanner
 from services.feed.sources import TickSource, build_source
 from services.feed.subscriptions import Subscriptions
 from shared.bus import streams
@@ -72,6 +73,7 @@ class FeedService(Service):
             InstrumentsPublished(ts_event=ts_event, ts_init=wall_ns(), day=day, key=key, count=len(self.source.master)),
         )
         self.published_day = day
+        run_scanner(self.settings, self.source.master, day, ts_event)
         log.info("instruments master for %s: %d instruments (key %s, %s)", day, len(self.source.master), key, path)
 
     # -- control.feed --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from shared.clock import wall_ns
 from shared.config import Settings, exit_on_config_error, load_settings
 from shared.contracts import Heartbeat
 from shared.enums import ServiceState
+from shared.errors import ConfigError, DataError
 from shared.runtime.logging import setup_logging
 
 log = logging.getLogger(__name__)
@@ -114,4 +115,9 @@ def service_main(cls: type[Service], argv: list[str] | None = None) -> int:
     except ConnectionError as exc:
         log.error("%s", exc)
         return 3
-    return cls(settings, bus).run()
+    try:
+        service = cls(settings, bus)
+    except (ConfigError, DataError) as exc:
+        log.error("cannot start %s: %s", cls.name, exc)
+        return 2
+    return service.run()
