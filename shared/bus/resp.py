@@ -38,42 +38,46 @@ _EVAL_HEAD: Final = bulk(b"EVAL") + bulk(XADD_BATCH_LUA) + bulk(b"0")
 
 
 class BatchPacker:
-    """Packs ``(stream, message)`` batches into one EVAL command, caching repeated values."""
+    """Packs ``(stream, message)`` batches into one EVAL command, caching repeated values.
+
+    Per entry only the msgpack body is new: the (stream, cap, type, symbol) arguments are
+    cached per stream, type and symbol, and the time argument per event time.
+    """
 
     def __init__(self) -> None:
-        self._stream_cache: dict[str, bytes] = {}
-        self._text_cache: dict[str, bytes] = {}
+        self._heads: dict[tuple[str, type, str], bytes] = {}
         self._last_ts = -1
         self._last_time = b""
         self._fmt = codec.IstFormatter()
 
-    def _stream(self, name: str) -> bytes:
-        packed = self._stream_cache.get(name)
-        if packed is None:
-            cap = streams.maxlen(name)
-            packed = bulk(name.encode()) + bulk(b"" if cap is None else str(cap).encode())
-            self._stream_cache[name] = packed
-        return packed
-
-    def _text(self, text: str) -> bytes:
-        packed = self._text_cache.get(text)
-        if packed is None:
-            if len(self._text_cache) > 100_000:  # symbols are few; bound it anyway
-                self._text_cache.clear()
-            packed = self._text_cache[text] = bulk(text.encode())
-        return packed
+    def _head(self, stream: str, msg: Message) -> bytes:
+        cap = streams.maxlen(stream)
+        head = (
+            bulk(stream.encode())
+            + bulk(b"" if cap is None else str(cap).encode())
+            + bulk(msg.__struct_config__.tag.encode())  # type: ignore[union-attr]
+            + bulk(msg.label().encode())
+        )
+        if len(self._heads) > 100_000:  # symbols are few; bound it anyway
+            self._heads.clear()
+        self._heads[(stream, type(msg), msg.label())] = head
+        return head
 
     def pack(self, items: list[tuple[str, Message]]) -> bytes:
         encode = codec.encode_body
+        heads = self._heads
         parts = [b"*%d\r\n" % (3 + 6 * len(items)), _EVAL_HEAD]
+        append = parts.append
         for stream, msg in items:
             ts = msg.ts_event
             if ts != self._last_ts:
                 self._last_ts = ts
                 self._last_time = bulk(self._fmt(ts).encode())
-            parts.append(self._stream(stream))
-            parts.append(self._text(msg.__struct_config__.tag))  # type: ignore[arg-type]
-            parts.append(self._text(msg.label()))
-            parts.append(self._last_time)
-            parts.append(bulk(encode(msg)))
+            head = heads.get((stream, type(msg), getattr(msg, msg.symbol_field, "")))
+            append(head if head is not None else self._head(stream, msg))
+            append(self._last_time)
+            body = encode(msg)
+            append(b"$%d\r\n" % len(body))
+            append(body)
+            append(b"\r\n")
         return b"".join(parts)
