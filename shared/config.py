@@ -112,6 +112,9 @@ class PortfolioConfig(Section):
     max_leverage: PosFloat = 2.0
     max_exposure_pct: Pct = 0.8
     strategy_budgets: dict[str, Pct] = {}
+    # A future ties up margin, not its notional: NRML/MIS SPAN + exposure margin of an index
+    # future is about 12-15% of the contract value (Zerodha's margin calculator).
+    futures_margin_pct: Annotated[float, Field(gt=0, le=1)] = 0.15
 
 
 class RedisConfig(Section):

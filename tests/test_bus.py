@@ -144,3 +144,18 @@ def test_read_ahead_entries_stay_pending_and_are_replayed_after_a_restart(bus: B
         seen += [d.message.ts_event for d in batch]
         restarted.ack(batch)
     assert seen == [make_tick(i).ts_event for i in range(4, 10)]  # nothing lost, nothing twice
+
+
+def test_symbol_filter_skips_other_symbols_undecoded_and_acks_them(bus: Bus, redis_client: redis.Redis) -> None:
+    consumer = bus.consumer("execution", [NFO], start_id="0", symbols={b"NIFTY25NOVFUT"})
+    bus.publish_many([(NFO, make_tick(i, symbol="BANKNIFTY25NOVFUT", token=2002)) for i in range(5)])
+    redis_client.xadd(NFO, {"type": "tick", "symbol": "OTHER", "time": "t", "body": b"\xc1"})  # bad, not ours
+    bus.publish_many([(NFO, make_tick(i)) for i in range(3)])
+    got = consumer.read(count=100, block_ms=100)
+    assert [d.message.symbol for d in got] == ["NIFTY25NOVFUT"] * 3
+    assert consumer.dead_lettered == 0  # never decoded, so never judged
+    consumer.ack(got)
+    assert consumer.pending_count() == 0
+    consumer.symbols.add(b"BANKNIFTY25NOVFUT")  # the universe can grow while running
+    bus.publish(NFO, make_tick(9, symbol="BANKNIFTY25NOVFUT", token=2002))
+    assert [d.message.symbol for d in consumer.read(count=10, block_ms=100)] == ["BANKNIFTY25NOVFUT"]

@@ -16,6 +16,7 @@ import redis
 
 from services.feed.pacing import Pacer
 from services.feed.service import FeedService
+from services.feed.sources.sim import SimSource
 from shared.bus import codec, streams
 from shared.bus.redis_bus import Bus
 from shared.config import load_settings
@@ -190,3 +191,25 @@ def test_feed_process_with_unknown_source_exits_2(service_env: dict[str, str]) -
                           text=True, timeout=60)
     assert proc.returncode == 2
     assert "issue 6" in proc.stderr
+
+
+def test_a_restarted_feed_carries_on_after_the_last_published_tick(
+    feed_env: Path, bus: Bus, redis_client: redis.Redis
+) -> None:
+    first = FeedService(load_settings(), bus)
+    first.on_start()
+    _run_until(first, 3000)
+    last = max(t.ts_event for t in _decoded(redis_client, streams.ticks("NSE")))
+    before = redis_client.xlen(streams.ticks("NSE"))
+
+    restarted = FeedService(load_settings(), bus)  # as after kill -9: same config, same bus
+    restarted.on_start()
+    _run_until(restarted, 3000)
+    fresh = _decoded(redis_client, streams.ticks("NSE"))[before:]
+    assert fresh and min(t.ts_event for t in fresh) > last  # no event time published twice
+
+    uninterrupted = SimSource(load_settings())
+    stocks = {i.tradingsymbol for i in uninterrupted.master.equities()}
+    steps = (uninterrupted.next_batch() or () for _ in range(400))
+    expected = [t for batch in steps for t in batch if t.symbol in stocks and t.ts_event > last]
+    assert [(t.symbol, t.last_price) for t in fresh[:50]] == [(t.symbol, t.last_price) for t in expected[:50]]

@@ -9,12 +9,12 @@ from services.feed.pacing import Pacer
 from services.feed.scanner import run_scanner
 from services.feed.sources import TickSource, build_source
 from services.feed.subscriptions import Subscriptions
-from shared.bus import streams
+from shared.bus import codec, streams
 from shared.bus.redis_bus import Bus, Consumer
 from shared.clock import ist_day, wall_ns
 from shared.config import Settings
 from shared.contracts import FeedSubscription, InstrumentsPublished, Tick
-from shared.errors import InstrumentError
+from shared.errors import DecodeError, InstrumentError
 from shared.instruments import InstrumentsMaster
 from shared.runtime.service import Service
 
@@ -53,6 +53,23 @@ class FeedService(Service):
 
     def on_start(self) -> None:
         self.control = self.bus.consumer(streams.group(self.name), [streams.CONTROL_FEED], start_id="0")
+        last = self.last_published_ns()
+        if last:
+            # A restart (after a crash, or supervisord's autorestart): carry on after the last tick
+            # already on the bus instead of publishing the session again from 09:15.
+            skipped = self.source.resume_after(last)
+            log.info("resuming after event time %s (%d ticks already published were skipped)", last, skipped)
+
+    def last_published_ns(self) -> int:
+        """The newest tick event time on the tick streams (0 when they are empty)."""
+        newest = 0
+        for stream in streams.ALL_TICK_STREAMS:
+            for _, fields in self.bus.redis.xrevrange(stream, count=1):
+                try:
+                    newest = max(newest, codec.decode(fields).ts_event)
+                except DecodeError:
+                    continue
+        return newest
 
     # -- instruments master ------------------------------------------------------------
     def publish_master(self, ts_event: int) -> None:
@@ -158,7 +175,8 @@ class FeedService(Service):
             self.publish(out)
 
     def health_detail(self) -> str:
-        return f"event_time_ns={self.last_event_ns} source={self.settings.data.source}"
+        state = " finished" if self.finished else ""
+        return f"event_time_ns={self.last_event_ns} source={self.settings.data.source}{state}"
 
     def on_stop(self) -> None:
         self.source.close()

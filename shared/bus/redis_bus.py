@@ -113,9 +113,16 @@ class Bus:
         consumer_name: str | None = None,
         start_id: str = "$",
         read_ahead: bool = False,
+        symbols: set[bytes] | None = None,
     ) -> Consumer:
         return Consumer(
-            self, group, stream_names, consumer_name=consumer_name, start_id=start_id, read_ahead=read_ahead
+            self,
+            group,
+            stream_names,
+            consumer_name=consumer_name,
+            start_id=start_id,
+            read_ahead=read_ahead,
+            symbols=symbols,
         )
 
     def dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, group: str) -> None:
@@ -154,9 +161,14 @@ class Consumer:
         consumer_name: str | None = None,
         start_id: str = "$",
         read_ahead: bool = False,
+        symbols: set[bytes] | None = None,
     ) -> None:
         self.bus = bus
         self.read_ahead = read_ahead
+        #: When set, entries whose plain ``symbol`` field is not in it are skipped undecoded
+        #: (and acknowledged with the next ``ack``): a tick consumer filters by its universe.
+        self.symbols = symbols
+        self._skipped: dict[str, list[bytes]] = {}
         self.redis = bus.redis
         self.group = group
         self.name = consumer_name or f"{group}@{socket.gethostname()}"
@@ -218,9 +230,14 @@ class Consumer:
                 continue
             decode_flat = codec.decode_flat
             append = out.append
+            wanted = self.symbols
+            skipped = self._skipped.setdefault(stream, []) if wanted is not None else []
             for entry_id, flat in entries:
                 if flat is None:  # pending entry trimmed away from the stream
                     bad.setdefault(stream, []).append(entry_id)
+                    continue
+                if wanted is not None and len(flat) == 8 and flat[3] not in wanted:
+                    skipped.append(entry_id)  # not ours: acknowledged with the next ack, never decoded
                     continue
                 try:
                     append(Delivery(stream, entry_id, decode_flat(flat)))
@@ -280,10 +297,17 @@ class Consumer:
             finally:
                 self.redis.connection_pool.release(conn)
 
+    def ack_skipped(self) -> int:
+        """Acknowledge the entries the symbol filter skipped (they have no effect to wait for)."""
+        return self.ack(())
+
     def ack(self, deliveries: Iterable[Delivery]) -> int:
         by_stream: dict[str, list[bytes]] = {}
+        if self._skipped:
+            by_stream, self._skipped = self._skipped, {}
         for d in deliveries:
             by_stream.setdefault(d.stream, []).append(d.entry_id)
+        by_stream = {k: v for k, v in by_stream.items() if v}
         if not by_stream:
             return 0
         pipe = self.redis.pipeline(transaction=False)

@@ -271,7 +271,7 @@ def size_from_state(
     atr_stop_distance: float | None = None,
     price: float | None = None,
 ) -> SizingResult:
-    """``size_intent`` with equity, exposures and the held position taken from ``state``.
+    """``size_intent`` with equity, exposures, the held position and margin rate taken from ``state``.
 
     ``price`` defaults to the symbol's last traded price, else the intent's price.
     """
@@ -290,6 +290,7 @@ def size_from_state(
         tick_size=tick_size,
         position_quantity=state.position_quantity(intent.symbol),
         symbol_exposure=state.symbol_exposure(intent.symbol),
+        margin_rate=state.margin_rate(intent.symbol),
     )
 
 

@@ -16,7 +16,10 @@ An entry is sized by risk, then capped (each cap is a quantity in units, the sma
 
 The result is rounded DOWN to whole lots (F&O) or whole shares (equity, lot 1); zero when
 not even one lot fits, with the reason. Notional is quantity x price for every segment (an
-option's premium, a future's full contract value).
+option's premium, a future's full contract value). The budget, leverage and exposure caps
+count an order at ``notional x margin_rate``: the capital it ties up. A future is carried on
+margin (``PortfolioConfig.futures_margin_pct``, about 12-15% of notional for index futures);
+equities and option premium count in full (``margin_rate`` 1).
 
 An exit (an intent on the opposite side of the position held) is never sized up and never
 capped by exposure: it trades the requested quantity, or the whole position when the intent
@@ -73,7 +76,7 @@ def is_reducing(side: Side | str, position_quantity: int) -> bool:
 def strategy_budget_left(
     config: PortfolioConfig, strategy: str, *, equity: float, strategy_exposure: float
 ) -> float | None:
-    """The notional (₹) ``strategy`` may still add, or None when it has no budget configured.
+    """The exposure (₹ of notional x margin rate) ``strategy`` may still add; None without a budget.
 
     A budget fraction is the strategy's share of the gross exposure limit
     (``fraction * max_leverage * equity``), so budgets summing to 1 add up to the leverage cap.
@@ -84,8 +87,8 @@ def strategy_budget_left(
     return max(fraction * config.max_leverage * equity - strategy_exposure, 0.0)
 
 
-def _units(notional: float, price: float) -> int:
-    return max(math.floor(notional / price + _EPS), 0)
+def _units(rupees_room: float, per_unit: float) -> int:
+    return max(math.floor(rupees_room / per_unit + _EPS), 0)
 
 
 def _size_exit(intent: OrderIntent, position_quantity: int) -> SizingResult:
@@ -124,6 +127,7 @@ def size_intent(
     tick_size: float = 0.0,
     position_quantity: int = 0,
     symbol_exposure: float | None = None,
+    margin_rate: float = 1.0,
 ) -> SizingResult:
     """Size (``intent.quantity == 0``) or check (explicit quantity) one intent.
 
@@ -133,7 +137,9 @@ def size_intent(
     positions and approved, unfilled entries. ``strategy_budget``: notional the strategy may
     still add (``strategy_budget_left``), None for no budget. ``position_quantity``: signed net
     units already held in the symbol (decides exit vs entry). ``symbol_exposure``: gross
-    notional already in the symbol incl. pending entries; default ``|position_quantity| * price``.
+    exposure already in the symbol incl. pending entries; default ``|position_quantity| * price *
+    margin_rate``. ``margin_rate``: the fraction of notional the order ties up as capital
+    (``futures_margin_pct`` for a future, 1 otherwise); exposures passed in are measured alike.
     """
     if is_reducing(intent.side, position_quantity):
         result = _size_exit(intent, position_quantity)
@@ -148,7 +154,10 @@ def size_intent(
             config=config,
             strategy_budget=strategy_budget,
             tick_size=tick_size,
-            symbol_exposure=abs(position_quantity) * price if symbol_exposure is None else symbol_exposure,
+            symbol_exposure=(
+                abs(position_quantity) * price * margin_rate if symbol_exposure is None else symbol_exposure
+            ),
+            margin_rate=margin_rate,
         )
     return replace(result, price=price)
 
@@ -165,6 +174,7 @@ def _size_entry(
     strategy_budget: float | None,
     tick_size: float,
     symbol_exposure: float,
+    margin_rate: float,
 ) -> SizingResult:
     if lot_size < 1:
         return SizingResult(0, f"lot size {lot_size} of {intent.symbol} is not tradable (expected >= 1)", CAP_INPUT)
@@ -172,6 +182,10 @@ def _size_entry(
         return SizingResult(0, f"no price for {intent.symbol} (got {price!r})", CAP_INPUT)
     if not equity > 0:
         return SizingResult(0, f"equity {rupees(equity)} leaves nothing to size with", CAP_INPUT)
+    if not 0 < margin_rate <= 1:
+        return SizingResult(0, f"margin rate {margin_rate!r} of {intent.symbol} is not in (0, 1]", CAP_INPUT)
+    unit_capital = price * margin_rate  # what one unit ties up in the budget/leverage/exposure caps
+    margin_text = f" (margin {margin_rate:.0%} of notional)" if margin_rate < 1 else ""
 
     caps: list[tuple[str, int, str]] = []  # (cap, max units, why) in the order they are reported
     requested = intent.quantity
@@ -187,23 +201,28 @@ def _size_entry(
         caps.append((CAP_RISK, _units(risk_rs, distance), f"risk {rupees(risk_rs)} / {stop_text}"))
     if strategy_budget is not None:
         caps.append(
-            (CAP_BUDGET, _units(strategy_budget, price), f"{intent.strategy} budget left {rupees(strategy_budget)}")
+            (
+                CAP_BUDGET,
+                _units(strategy_budget, unit_capital),
+                f"{intent.strategy} budget left {rupees(strategy_budget)}{margin_text}",
+            )
         )
     lev_room = config.max_leverage * equity - open_exposure
     caps.append(
         (
             CAP_LEVERAGE,
-            _units(lev_room, price),
+            _units(lev_room, unit_capital),
             f"leverage room {rupees(lev_room)} = {config.max_leverage:g}x equity {rupees(equity)}"
-            f" - open exposure {rupees(open_exposure)}",
+            f" - open exposure {rupees(open_exposure)}{margin_text}",
         )
     )
     sym_room = config.max_exposure_pct * equity - symbol_exposure
     caps.append(
         (
             CAP_EXPOSURE,
-            _units(sym_room, price),
-            f"symbol room {rupees(sym_room)} = {config.max_exposure_pct:g} x equity - held {rupees(symbol_exposure)}",
+            _units(sym_room, unit_capital),
+            f"symbol room {rupees(sym_room)} = {config.max_exposure_pct:g} x equity - held {rupees(symbol_exposure)}"
+            f"{margin_text}",
         )
     )
 

@@ -11,6 +11,9 @@ Positions have three layers, so that limits hold between two portfolio snapshots
   exposure and the open-position count until they fill, are rejected or cancelled
   (``on_order_event``), or the IST day rolls over.
 
+Exposure is notional x the symbol's margin rate (``margin_rates``, set by the service from
+the instruments master: ``futures_margin_pct`` for futures; 1 for every other symbol).
+
 Day roll-over (the first event of a new IST day): day PnL, per-symbol PnL, trade counts,
 pending entries, symbol kills and a loss halt reset; a manual halt stays until RESUME.
 """
@@ -90,6 +93,7 @@ class RiskState(msgspec.Struct, kw_only=True):
     decisions: dict[str, RiskDecision] = {}  # intent_id -> decision, oldest first, bounded
     last_tick: dict[str, int] = {}  # symbol -> event time of its last tick
     last_price: dict[str, float] = {}  # symbol -> last traded price
+    margin_rates: dict[str, float] = {}  # symbol -> fraction of notional carried as margin; absent = 1
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -126,6 +130,10 @@ class RiskState(msgspec.Struct, kw_only=True):
         pos = self.positions.get(symbol)
         return pos.last_price if pos else 0.0
 
+    def margin_rate(self, symbol: str) -> float:
+        """The fraction of ``symbol``'s notional that counts as exposure (1.0 unless set)."""
+        return self.margin_rates.get(symbol, 1.0)
+
     def position_quantity(self, symbol: str) -> int:
         """Signed net units held: the snapshot plus fills after it (pending entries excluded)."""
         pos = self.positions.get(symbol)
@@ -149,19 +157,20 @@ class RiskState(msgspec.Struct, kw_only=True):
         return len(self.open_symbols())
 
     def symbol_exposure(self, symbol: str) -> float:
-        """Gross notional (₹) in ``symbol``: held units at the mark plus pending entries."""
+        """Gross exposure (₹) in ``symbol``: held units at the mark plus pending entries, x its margin rate."""
         held = abs(self.position_quantity(symbol)) * self.mark(symbol)
-        return held + sum(p.remaining * p.price for p in self.pending.values() if p.symbol == symbol)
+        pending = sum(p.remaining * p.price for p in self.pending.values() if p.symbol == symbol)
+        return (held + pending) * self.margin_rate(symbol)
 
     def gross_exposure(self, strategy: str | None = None) -> float:
-        """Gross notional (₹) of positions and pending entries, of one ``strategy`` or all."""
+        """Gross exposure (₹, notional x margin rate) of positions and pending entries, of one ``strategy`` or all."""
         total = 0.0
         for sym, (qty, strat) in self._held().items():
             if qty and (strategy is None or strat == strategy):
-                total += abs(qty) * self.mark(sym)
+                total += abs(qty) * self.mark(sym) * self.margin_rate(sym)
         for p in self.pending.values():
             if strategy is None or p.strategy == strategy:
-                total += p.remaining * p.price
+                total += p.remaining * p.price * self.margin_rate(p.symbol)
         return total
 
     def throttle_count(self, now_ns: int) -> int:

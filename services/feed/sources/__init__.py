@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.instruments import InstrumentsMaster
-
 from shared.config import Settings
 from shared.contracts import Tick
 from shared.errors import ConfigError
+from shared.instruments import InstrumentsMaster
 
 
 class TickSource(Protocol):
@@ -23,6 +22,10 @@ class TickSource(Protocol):
     @property
     def session_started(self) -> bool:
         """True once, at the first batch of each new session (the pacer re-anchors there)."""
+        ...
+
+    def resume_after(self, ts_ns: int) -> int:
+        """Skip everything up to and including event time ``ts_ns``; returns the ticks skipped."""
         ...
 
     def subscribe(self, tokens: set[int]) -> None: ...

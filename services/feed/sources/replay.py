@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from shared.instruments import Instrument, InstrumentsMaster
-
 from shared.clock import NS, ist_day, ist_to_ns
 from shared.config import Settings
 from shared.contracts import DepthLevel, Tick
 from shared.errors import ConfigError, DataError
+from shared.instruments import Instrument, InstrumentsMaster
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +226,16 @@ class ReplaySource:
                 break
             out.append(self._tick(r))
         return out
+
+    def resume_after(self, ts_ns: int) -> int:
+        skipped = 0
+        for r in self._rows:
+            if r.ts > ts_ns:
+                self._pending = r
+                break
+            self._tick(r)  # keeps cumulative volumes right
+            skipped += 1
+        return skipped
 
     def subscribe(self, tokens: set[int]) -> None:
         pass  # a replay streams what was recorded

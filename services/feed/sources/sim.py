@@ -63,13 +63,29 @@ class SimSource:
         if self.market.done:
             if self.days_left == 1:
                 return None
-            if self.days_left > 1:
-                self.days_left -= 1
-            self.market.next_day()
-            self._subscribe_defaults()
-            self._new_session = True
-            log.info("day roll-over: simulating %s", self.market.day)
+            self.next_batch_roll()
         return self.market.step()
+
+    def resume_after(self, ts_ns: int) -> int:
+        """Regenerate (deterministically, without publishing) up to ``ts_ns``."""
+        skipped = 0
+        while True:
+            if self.market.done:
+                if self.days_left == 1:
+                    return skipped
+                self.next_batch_roll()
+            if self.market.now_ns >= ts_ns:
+                return skipped
+            skipped += len(self.market.step())
+
+    def next_batch_roll(self) -> None:
+        """Move the market to the next session (counting down ``data.days``)."""
+        if self.days_left > 1:
+            self.days_left -= 1
+        self.market.next_day()
+        self._subscribe_defaults()
+        self._new_session = True
+        log.info("day roll-over: simulating %s", self.market.day)
 
     def subscribe(self, tokens: set[int]) -> None:
         self.market.subscribe(tokens)

@@ -1,0 +1,266 @@
+"""The risk service's decisions without the bus: state updates in, messages to publish out.
+
+``RiskEngine`` wraps ``RiskState`` and the rules of ``shared.risk``. It holds "now" (the
+newest event time seen: ticks, intents, snapshots, fills, order events; never a control
+command, whose time is an operator's wall clock) and the instruments master (lot and tick
+sizes, and which symbols are futures carried on margin). Every handler returns the
+messages to publish as ``(stream, message)`` pairs; the service publishes them, writes the
+checkpoint and only then acknowledges the inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import msgspec
+
+from shared.bus import streams
+from shared.clock import IST_OFFSET_NS, NS, ist_day, wall_ns
+from shared.config import PortfolioConfig, RiskConfig
+from shared.contracts import (
+    ControlCommand,
+    Fill,
+    Message,
+    OrderEvent,
+    OrderIntent,
+    PositionSnapshot,
+    RiskDecision,
+    Tick,
+)
+from shared.enums import ControlAction, Decision
+from shared.errors import InstrumentError
+from shared.instruments import Instrument, InstrumentsMaster
+from shared.risk import (
+    RiskState,
+    apply_control,
+    daily_loss_breached,
+    evaluate,
+    is_exit_intent,
+    size_from_state,
+)
+from shared.risk.sizing import rupees
+from shared.sim.calendar import is_trading_day
+
+log = logging.getLogger(__name__)
+
+Out = tuple[str, Message]
+
+RULE_INSTRUMENT: Final = "instrument"
+RULE_REDUCE_ONLY: Final = "reduce_only"
+RULE_ERROR: Final = "error"
+ISSUER: Final = "risk"
+_DAY_NS: Final = 86_400 * NS
+COUNTERS: Final = ("intents", "allowed", "reduced", "blocked", "halts", "duplicates", "controls", "errors")
+
+
+def square_off_command(command_id: str, now_ns: int, reason: str) -> ControlCommand:
+    """The SQUARE_OFF_ALL that risk sends when the session halts on loss."""
+    return ControlCommand(
+        ts_event=now_ns,
+        ts_init=wall_ns(),
+        command_id=command_id,
+        action=ControlAction.SQUARE_OFF_ALL,
+        issued_by=ISSUER,
+        reason=reason,
+    )
+
+
+class RiskEngine:
+    """Decides order intents against ``RiskState`` at event time; no I/O."""
+
+    def __init__(self, risk: RiskConfig, portfolio: PortfolioConfig, state: RiskState | None = None) -> None:
+        self.risk = risk
+        self.portfolio = portfolio
+        self.state = state or RiskState()
+        self.master: InstrumentsMaster | None = None
+        self.now_ns = max([self.state.snapshot_ts, *self.state.last_tick.values()], default=0)
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        #: Something that must survive a restart changed (decision, fill, control, halt).
+        self.dirty = False
+        self._day_end_ns = 0
+
+    # -- time ----------------------------------------------------------------------------
+    def advance(self, ts_ns: int) -> None:
+        """Move "now" forward to ``ts_ns`` (never back); roll the risk day at IST midnight."""
+        if ts_ns <= self.now_ns:
+            return
+        self.now_ns = ts_ns
+        if ts_ns >= self._day_end_ns:
+            if self.state.roll_day(ts_ns):
+                self.dirty = True
+                log.info("risk day rolled over to %s: day counters, kills and a loss halt reset", self.state.day)
+            day_start = ts_ns - (ts_ns + IST_OFFSET_NS) % _DAY_NS  # IST midnight
+            self._day_end_ns = day_start + _DAY_NS
+
+    # -- reference data --------------------------------------------------------------------
+    def set_master(self, master: InstrumentsMaster) -> None:
+        """Use ``master`` for lot/tick sizes; futures count at ``futures_margin_pct`` of notional."""
+        self.master = master
+        rate = self.portfolio.futures_margin_pct
+        self.state.margin_rates = {inst.tradingsymbol: rate for inst in master if inst.is_future}
+
+    # -- inputs that only update the state -------------------------------------------------
+    def on_tick(self, tick: Tick) -> None:
+        self.state.on_tick(tick.symbol, tick.ts_event, tick.last_price)
+        if tick.ts_event > self.now_ns:
+            self.advance(tick.ts_event)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.advance(fill.ts_event)
+        if self.state.on_fill(fill):
+            self.dirty = True
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        self.advance(event.ts_event)
+        before = len(self.state.pending)
+        self.state.on_order_event(event)
+        if len(self.state.pending) != before:
+            self.dirty = True
+
+    def on_control(self, cmd: ControlCommand) -> str:
+        """Apply HALT / RESUME / KILL_SYMBOL / REVIVE_SYMBOL; returns the line for the log."""
+        self.counters["controls"] += 1
+        self.dirty = True
+        return apply_control(cmd, self.state)
+
+    def on_snapshot(self, snap: PositionSnapshot) -> list[Out]:
+        """Take the execution service's book; a day loss past the limit halts and squares off now."""
+        self.advance(snap.ts_event)
+        if not self.state.on_snapshot(snap):
+            return []
+        if self.state.loss_halt or not daily_loss_breached(self.state, self.risk):
+            return []
+        # Checked on every snapshot, not only at the next intent: the book must be flattened
+        # even when no strategy asks for anything.
+        reason = f"day PnL {rupees(self.state.day_pnl)} <= -{rupees(self.risk.max_daily_loss)} max_daily_loss"
+        self.state.loss_halt = reason
+        self.counters["halts"] += 1
+        self.dirty = True
+        log.warning("session halted: %s; squaring off everything", reason)
+        return [(streams.CONTROL, square_off_command(f"risk-loss-{snap.ts_event}", self.now_ns, reason))]
+
+    # -- intents ---------------------------------------------------------------------------
+    def on_intent(self, intent: OrderIntent) -> list[Out]:
+        """Decide ``intent``: the decision, plus the approved order or the square-off to publish.
+
+        A duplicate intent id returns nothing: its decision was published the first time.
+        """
+        self.advance(intent.ts_event)
+        state = self.state
+        state.roll_day(self.now_ns)
+        if intent.intent_id in state.decisions:
+            self.counters["duplicates"] += 1
+            log.info(
+                "intent %s seen before (%s); not decided again",
+                intent.intent_id,
+                state.decisions[intent.intent_id].decision,
+            )
+            return []
+        self.counters["intents"] += 1
+        self.dirty = True
+        try:
+            decision = self._decide(intent)
+        except Exception as exc:  # fail closed: one bad intent must not stop the service
+            log.exception("intent %s: error while deciding; blocked", intent.intent_id)
+            self.counters["errors"] += 1
+            decision = self._record_block(intent, RULE_ERROR, f"internal error while deciding: {exc!r}")
+        return self._outputs(intent, decision)
+
+    def _decide(self, intent: OrderIntent) -> RiskDecision:
+        state = self.state
+        inst, why = self._instrument(intent)
+        if inst is None:
+            return self._record_block(intent, RULE_INSTRUMENT, why)
+        exiting = is_exit_intent(intent, state)
+        if intent.reduce_only and not exiting:
+            held = state.position_quantity(intent.symbol)
+            return self._record_block(
+                intent,
+                RULE_REDUCE_ONLY,
+                f"reduce-only {intent.side} but the position in {intent.symbol} is {held}: nothing to reduce",
+            )
+        stop_distance = (
+            abs(intent.ref_price - intent.stop_loss) if intent.stop_loss > 0 and intent.ref_price > 0 else None
+        )
+        sizing = size_from_state(
+            intent,
+            state,
+            lot_size=inst.lot_size,
+            tick_size=inst.tick_size,
+            config=self.portfolio,
+            atr_stop_distance=stop_distance,
+            price=state.last_price.get(intent.symbol) or intent.ref_price or intent.price,
+        )
+        return evaluate(
+            intent,
+            state,
+            now_ns=self.now_ns,
+            sizing=sizing,
+            config=self.risk,
+            market_open=is_trading_day(ist_day(self.now_ns)),
+            is_exit=intent.reduce_only or exiting,
+        )
+
+    def _instrument(self, intent: OrderIntent) -> tuple[Instrument | None, str]:
+        if self.master is None:
+            return None, (
+                f"no instruments master loaded (Redis key {streams.INSTRUMENTS_LATEST} is empty); "
+                f"cannot size {intent.exchange}:{intent.symbol}"
+            )
+        try:
+            return self.master.by_symbol(intent.exchange, intent.symbol), ""
+        except InstrumentError as exc:
+            return None, f"unknown instrument: {exc}"
+
+    def _record_block(self, intent: OrderIntent, rule: str, reason: str) -> RiskDecision:
+        decision = RiskDecision(
+            ts_event=self.now_ns,
+            ts_init=wall_ns(),
+            intent_id=intent.intent_id,
+            symbol=intent.symbol,
+            decision=Decision.BLOCK,
+            quantity=0,
+            requested_quantity=intent.quantity,
+            reason=reason,
+            rule=rule,
+        )
+        self.state.record_decision(decision)
+        return decision
+
+    def _outputs(self, intent: OrderIntent, decision: RiskDecision) -> list[Out]:
+        out: list[Out] = [(streams.RISK_DECISIONS, decision)]
+        kind = decision.decision
+        if kind in (Decision.ALLOW, Decision.REDUCE):
+            self.counters["allowed" if kind == Decision.ALLOW else "reduced"] += 1
+            out.append((streams.ORDERS_APPROVED, msgspec.structs.replace(intent, quantity=decision.quantity)))
+            log.info(
+                "%s %s %s %s x%d: %s",
+                kind,
+                intent.intent_id,
+                intent.side,
+                intent.symbol,
+                decision.quantity,
+                decision.reason,
+            )
+        elif kind == Decision.HALT_SESSION:
+            self.counters["halts"] += 1
+            log.warning("HALT_SESSION on intent %s: %s; squaring off everything", intent.intent_id, decision.reason)
+            out.append(
+                (streams.CONTROL, square_off_command(f"risk-halt-{intent.intent_id}", self.now_ns, decision.reason))
+            )
+        else:
+            self.counters["blocked"] += 1
+            log.info(
+                "BLOCK %s %s %s [%s]: %s", intent.intent_id, intent.side, intent.symbol, decision.rule, decision.reason
+            )
+        return out
+
+    # -- health ----------------------------------------------------------------------------
+    def detail(self) -> str:
+        s = self.state
+        reason = s.halt_reason.replace('"', "'")
+        return (
+            f'halted={str(s.halted).lower()} reason="{reason}" day={s.day or "-"} event_time_ns={self.now_ns}'
+            f" killed={len(s.killed)} pending={len(s.pending)}"
+        )

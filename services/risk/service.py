@@ -1,0 +1,198 @@
+"""The risk loop: read ticks and inputs, decide, publish, checkpoint, then acknowledge.
+
+Two consumers in group ``risk``: one over the tick streams (read-ahead; a tick only moves the
+symbol's last time and price) and one over intents, positions, fills, order events, control
+and instruments. Before a batch with intents is decided, the tick backlog is drained so the
+stale-data rule and the marks see the market up to now. The inputs of a batch are handled in
+the order Redis stored them (entry id time), whatever their stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final
+
+from services.risk.checkpoint import checkpoint_path, load_state, save_state
+from services.risk.engine import Out, RiskEngine
+from shared.bus import streams
+from shared.bus.redis_bus import Bus, Consumer, Delivery
+from shared.config import Settings
+from shared.contracts import (
+    ControlCommand,
+    Fill,
+    InstrumentsPublished,
+    OrderEvent,
+    OrderIntent,
+    PositionSnapshot,
+    Tick,
+)
+from shared.errors import DataError
+from shared.instruments import InstrumentsMaster
+from shared.runtime.service import Service
+
+log = logging.getLogger(__name__)
+
+TICK_STREAMS: Final = (streams.ticks("NFO"), streams.ticks("NSE"))
+INPUT_STREAMS: Final = (
+    streams.ORDER_INTENTS,
+    streams.POSITIONS,
+    streams.FILLS,
+    streams.ORDER_EVENTS,
+    streams.CONTROL,
+    streams.INSTRUMENTS,
+)
+TICK_BATCH: Final = 2000
+INPUT_BATCH: Final = 200
+INPUT_BLOCK_MS: Final = 100  # wait this long for inputs when there is no tick backlog
+TICK_BUDGET_S: Final = 0.5  # most of a slice spent catching up on ticks
+
+
+# Within one millisecond entry ids do not order different streams: facts about the world
+# (master, controls, book) go before the intents decided against them.
+_PRIORITY: Final = {
+    streams.INSTRUMENTS: 0,
+    streams.CONTROL: 1,
+    streams.POSITIONS: 2,
+    streams.FILLS: 3,
+    streams.ORDER_EVENTS: 4,
+    streams.ORDER_INTENTS: 5,
+}
+
+
+def _entry_order(d: Delivery) -> tuple[int, int, int]:
+    """Sort key: the entry's millisecond, then the stream's priority, then its sequence."""
+    ms, _, seq = d.entry_id.partition(b"-")
+    return int(ms), _PRIORITY.get(d.stream, 9), int(seq or 0)
+
+
+class RiskService(Service):
+    """Sizes and checks every order intent; the only way to ``orders.approved``."""
+
+    name = "risk"
+
+    def __init__(self, settings: Settings, bus: Bus) -> None:
+        super().__init__(settings, bus)
+        self.checkpoint = checkpoint_path(settings.artifacts)
+        self.engine = RiskEngine(settings.risk, settings.portfolio)
+        self.counters = self.engine.counters  # the heartbeat shows the engine's counters
+        self.inputs: Consumer | None = None
+        self.ticks: Consumer | None = None
+        self.master_day = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def on_start(self) -> None:
+        state = load_state(self.checkpoint)  # a corrupt checkpoint and backup stop the start
+        if state is not None:
+            self.engine = RiskEngine(self.settings.risk, self.settings.portfolio, state)
+            self.counters = self.engine.counters
+            log.info(
+                "risk state restored from %s: day %s, %d decisions, halted=%s %s",
+                self.checkpoint,
+                state.day or "-",
+                len(state.decisions),
+                state.halted,
+                state.halt_reason,
+            )
+        self.load_master(streams.INSTRUMENTS_LATEST)
+        group = streams.group(self.name)
+        self.inputs = self.bus.consumer(group, INPUT_STREAMS, start_id="0")
+        self.ticks = self.bus.consumer(group, TICK_STREAMS, start_id="0", read_ahead=True)
+
+    def on_stop(self) -> None:
+        if self.ticks is not None:
+            self.ticks.close()
+        self.save()
+
+    def health_detail(self) -> str:
+        return self.engine.detail()
+
+    # -- instruments master ----------------------------------------------------------------
+    def load_master(self, key: str, day: str = "") -> bool:
+        """Load the instruments master from Redis ``key``; False (logged) when absent or unreadable."""
+        if day and day < self.master_day:
+            log.info("ignoring the instruments master of %s: %s is loaded", day, self.master_day)
+            return False
+        raw = self.bus.redis.get(key)
+        if raw is None and key != streams.INSTRUMENTS_LATEST:
+            key, raw = streams.INSTRUMENTS_LATEST, self.bus.redis.get(streams.INSTRUMENTS_LATEST)
+        if raw is None:
+            log.warning("no instruments master in Redis (%s); intents are blocked until the feed publishes one", key)
+            return False
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        try:
+            master = InstrumentsMaster.from_csv_text(text, source=f"redis key {key}")
+        except DataError as exc:
+            log.error("instruments master in %s is unusable, keeping the previous one: %s", key, exc)
+            return False
+        self.engine.set_master(master)
+        self.master_day = day or self.master_day
+        log.info("instruments master loaded from %s: %d instruments", key, len(master))
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run_once(self) -> None:
+        assert self.inputs is not None
+        backlog = self.drain_ticks()
+        batch = self.inputs.read(count=INPUT_BATCH, block_ms=None if backlog else INPUT_BLOCK_MS)
+        if not batch:
+            return
+        if any(isinstance(d.message, OrderIntent) for d in batch):
+            self.drain_ticks()  # decide with the market as of now
+        self.handle(batch)
+
+    def drain_ticks(self, budget_s: float = TICK_BUDGET_S) -> bool:
+        """Apply the waiting ticks; True if some are still waiting when the time budget ran out."""
+        assert self.ticks is not None
+        deadline = time.monotonic() + budget_s
+        on_tick = self.engine.on_tick
+        while True:
+            deliveries = self.ticks.read(count=TICK_BATCH, block_ms=None)
+            for d in deliveries:
+                if isinstance(d.message, Tick):
+                    on_tick(d.message)
+            self.ticks.ack(deliveries)  # a lost tick only makes data look staler: safe
+            if len(deliveries) < TICK_BATCH:
+                return False
+            if time.monotonic() >= deadline:
+                return True
+
+    def handle(self, batch: list[Delivery]) -> None:
+        """Apply a batch of inputs in stream-entry order; publish; checkpoint; acknowledge."""
+        assert self.inputs is not None
+        engine = self.engine
+        out: list[Out] = []
+        for d in sorted(batch, key=_entry_order):
+            msg = d.message
+            if isinstance(msg, OrderIntent):
+                out += engine.on_intent(msg)
+            elif isinstance(msg, PositionSnapshot):
+                out += engine.on_snapshot(msg)
+            elif isinstance(msg, Fill):
+                engine.on_fill(msg)
+            elif isinstance(msg, OrderEvent):
+                engine.on_order_event(msg)
+            elif isinstance(msg, ControlCommand):
+                result = engine.on_control(msg)
+                log.info(
+                    "control %s %s%s from %s: %s",
+                    msg.command_id,
+                    msg.action,
+                    f" {msg.symbol}" if msg.symbol else "",
+                    msg.issued_by or "?",
+                    result,
+                )
+            elif isinstance(msg, InstrumentsPublished):
+                self.load_master(msg.key, msg.day)
+            else:
+                log.warning("ignoring a %s on %s (%s)", type(msg).__name__, d.stream, d.entry_id.decode())
+        if out:
+            self.bus.publish_many(out)
+        if engine.dirty:
+            self.save()
+        self.inputs.ack(batch)
+
+    def save(self) -> None:
+        """Checkpoint the risk state (before the inputs that changed it are acknowledged)."""
+        save_state(self.checkpoint, self.engine.state, self.engine.now_ns)
+        self.engine.dirty = False
