@@ -192,13 +192,17 @@ class RiskEngine:
             atr_stop_distance=stop_distance,
             price=state.last_price.get(intent.symbol) or intent.ref_price or intent.price,
         )
+        # The decision is about the moment the strategy acted: freshness of the book and of the
+        # market data is measured against the intent's event time, not against the newest tick
+        # this process has seen (at speed=max the services run at different paces).
+        at = intent.ts_event or self.now_ns
         return evaluate(
             intent,
             state,
-            now_ns=self.now_ns,
+            now_ns=at,
             sizing=sizing,
             config=self.risk,
-            market_open=is_trading_day(ist_day(self.now_ns)),
+            market_open=is_trading_day(ist_day(at)),
             is_exit=intent.reduce_only or exiting,
         )
 

@@ -43,9 +43,10 @@ INPUT_STREAMS: Final = (
     streams.INSTRUMENTS,
 )
 TICK_BATCH: Final = 2000
-INPUT_BATCH: Final = 200
+INPUT_BATCH: Final = 1000
 INPUT_BLOCK_MS: Final = 100  # wait this long for inputs when there is no tick backlog
 TICK_BUDGET_S: Final = 0.5  # most of a slice spent catching up on ticks
+INTENT_CATCH_UP_S: Final = 5.0  # at most this long catching up on ticks before deciding intents
 
 
 # Within one millisecond entry ids do not order different streams: facts about the world
@@ -137,8 +138,13 @@ class RiskService(Service):
         batch = self.inputs.read(count=INPUT_BATCH, block_ms=None if backlog else INPUT_BLOCK_MS)
         if not batch:
             return
-        if any(isinstance(d.message, OrderIntent) for d in batch):
-            self.drain_ticks()  # decide with the market as of now
+        intent_times = [d.message.ts_event for d in batch if isinstance(d.message, OrderIntent)]
+        if intent_times:
+            # Decide with the market as of the intents: catch up on ticks (bounded) until the
+            # tick clock has reached the newest intent's event time.
+            deadline = time.monotonic() + INTENT_CATCH_UP_S
+            while self.drain_ticks() and self.engine.now_ns < max(intent_times) and time.monotonic() < deadline:
+                pass
         self.handle(batch)
 
     def drain_ticks(self, budget_s: float = TICK_BUDGET_S) -> bool:
