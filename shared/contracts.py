@@ -15,7 +15,8 @@ schema they do not know.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Final
+from collections.abc import Iterable
+from typing import Annotated, Any, ClassVar, Final
 
 import msgspec
 
@@ -75,8 +76,37 @@ class Tick(Message, frozen=True, tag="tick", gc=False):
     high: NonNegFloat = 0.0
     low: NonNegFloat = 0.0
     close: NonNegFloat = 0.0  # previous session's close, as Kite sends it
-    bids: tuple[DepthLevel, ...] = ()
-    asks: tuple[DepthLevel, ...] = ()
+    # Market depth, best first, as parallel arrays: decoding ten small structs per tick cost
+    # two thirds of a tick's decode time (docs/benchmarks.md). ``bids``/``asks`` give levels.
+    bid_prices: tuple[NonNegFloat, ...] = ()
+    bid_quantities: tuple[NonNegInt, ...] = ()
+    bid_orders: tuple[NonNegInt, ...] = ()
+    ask_prices: tuple[NonNegFloat, ...] = ()
+    ask_quantities: tuple[NonNegInt, ...] = ()
+    ask_orders: tuple[NonNegInt, ...] = ()
+
+    @property
+    def bids(self) -> tuple[DepthLevel, ...]:
+        """Bid levels, best first."""
+        return tuple(map(DepthLevel, self.bid_prices, self.bid_quantities, self.bid_orders))
+
+    @property
+    def asks(self) -> tuple[DepthLevel, ...]:
+        """Ask levels, best first."""
+        return tuple(map(DepthLevel, self.ask_prices, self.ask_quantities, self.ask_orders))
+
+
+def depth(bids: Iterable[tuple[float, int, int]] = (), asks: Iterable[tuple[float, int, int]] = ()) -> dict[str, Any]:
+    """``Tick`` keyword arguments for depth given as (price, quantity, orders) levels."""
+    b, a = list(bids), list(asks)
+    return {
+        "bid_prices": tuple(x[0] for x in b),
+        "bid_quantities": tuple(x[1] for x in b),
+        "bid_orders": tuple(x[2] for x in b),
+        "ask_prices": tuple(x[0] for x in a),
+        "ask_quantities": tuple(x[1] for x in a),
+        "ask_orders": tuple(x[2] for x in a),
+    }
 
 
 class Bar(Message, frozen=True, tag="bar", gc=False):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.contracts import DepthLevel, Tick
+from shared.contracts import Tick, depth
 
 T0 = 1_763_351_100_000_000_000  # 2025-11-17 09:15:00 IST
 
@@ -18,6 +18,8 @@ def make_tick(i: int = 0, *, token: int = 1001, symbol: str = "NIFTY25NOVFUT", e
         last_quantity=65,
         volume=65 * (i + 1),
         oi=1_000_000,
-        bids=tuple(DepthLevel(round(price - 0.05 * (k + 1), 2), 65 * (k + 1), k + 1) for k in range(5)),
-        asks=tuple(DepthLevel(round(price + 0.05 * (k + 1), 2), 65 * (k + 1), k + 1) for k in range(5)),
+        **depth(
+            [(round(price - 0.05 * (k + 1), 2), 65 * (k + 1), k + 1) for k in range(5)],
+            [(round(price + 0.05 * (k + 1), 2), 65 * (k + 1), k + 1) for k in range(5)],
+        ),
     )

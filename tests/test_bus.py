@@ -108,7 +108,7 @@ def test_cli_tail_prints_json_lines(bus: Bus, redis_url: str, redis_client: redi
     ).stdout.splitlines()
     rows = [json.loads(line) for line in out]
     assert [r.get("symbol") for r in rows[:3]] == ["NIFTY25NOVFUT"] * 3
-    assert rows[0]["type"] == "tick" and rows[0]["bids"][0] == [24499.95, 65, 1]
+    assert rows[0]["type"] == "tick" and rows[0]["bid_prices"][0] == 24499.95 and rows[0]["bid_quantities"][0] == 65
     assert "undecodable" in rows[3]
 
 

@@ -307,10 +307,11 @@ class SimMarket:
         meta, close, n_index = self._board.meta, self._close, self._board.n_index
         out: list[Tick] = []
         append = out.append
-        bids, asks = p.book_sides(i0, i1)
-        for i, k, last, high, low, bid, ask in zip(
-            range(i0, i1), p.slot[i0:i1], p.last[i0:i1], p.high[i0:i1], p.low[i0:i1], bids, asks, strict=True
-        ):
+        bpx, bqty, bord, apx, aqty, aord = p.book_sides(i0, i1)
+        for i, k, last, high, low, bp, bq, bo, ap, aq, ao in zip(
+            range(i0, i1), p.slot[i0:i1], p.last[i0:i1], p.high[i0:i1], p.low[i0:i1],
+            bpx, bqty, bord, apx, aqty, aord, strict=True,
+        ):  # fmt: skip
             token, exchange, symbol = meta[k]
             if k < n_index:  # an index: no trade, no depth
                 append(
@@ -341,8 +342,12 @@ class SimMarket:
                     high=high,
                     low=low,
                     close=close[k],
-                    bids=bid,
-                    asks=ask,
+                    bid_prices=bp,  # type: ignore[arg-type]
+                    bid_quantities=bq,  # type: ignore[arg-type]
+                    bid_orders=bo,  # type: ignore[arg-type]
+                    ask_prices=ap,  # type: ignore[arg-type]
+                    ask_quantities=aq,  # type: ignore[arg-type]
+                    ask_orders=ao,  # type: ignore[arg-type]
                 )
             )
         return out

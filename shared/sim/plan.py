@@ -17,7 +17,6 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from shared.contracts import DepthLevel
 from shared.sim.board import KIND_FUTURE, KIND_INDEX, Board
 
 DEPTH: Final = 5
@@ -81,12 +80,15 @@ class Plan:
     ask_qty: list[int] = field(default_factory=list)
     ask_orders: list[int] = field(default_factory=list)
 
-    def book_sides(self, i0: int, i1: int) -> tuple[list[tuple[DepthLevel, ...]], list[tuple[DepthLevel, ...]]]:
-        """The bids and asks of pairs ``i0:i1``, one tuple of DEPTH levels each (built in C loops)."""
+    def book_sides(self, i0: int, i1: int) -> list[list[tuple[float, ...] | tuple[int, ...]]]:
+        """Depth of pairs ``i0:i1``: six lists (bid prices, quantities, orders, then asks), one
+        tuple of DEPTH values per pair each (chunked in C loops)."""
         b, e = i0 * DEPTH, i1 * DEPTH
-        bids = iter(list(map(DepthLevel, self.bid_px[b:e], self.bid_qty[b:e], self.bid_orders[b:e])))
-        asks = iter(list(map(DepthLevel, self.ask_px[b:e], self.ask_qty[b:e], self.ask_orders[b:e])))
-        return list(zip(*[bids] * DEPTH, strict=True)), list(zip(*[asks] * DEPTH, strict=True))
+        out: list[list[tuple[float, ...] | tuple[int, ...]]] = []
+        for arr in (self.bid_px, self.bid_qty, self.bid_orders, self.ask_px, self.ask_qty, self.ask_orders):
+            it = iter(arr[b:e])
+            out.append(list(zip(*[it] * DEPTH, strict=True)))
+        return out
 
     # the state after each pair (numpy, pair order), for commit()
     post: tuple[IntArray, ...] = ()

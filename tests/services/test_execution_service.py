@@ -21,7 +21,8 @@ from shared.bus import codec, streams
 from shared.bus.redis_bus import Bus
 from shared.clock import ist_datetime, ist_to_ns
 from shared.config import Settings, load_settings
-from shared.contracts import ControlCommand, DepthLevel, Message, OrderIntent, Signal, Tick
+from shared.contracts import ControlCommand, Message, OrderIntent, Signal, Tick
+from shared.contracts import depth as depth_fields
 from shared.enums import ControlAction, OrderStatus, Product, Side, SignalKind
 from shared.instruments import COLUMNS
 from shared.state.checkpoint import check_state_checkpoint, read_checkpoint, write_checkpoint
@@ -56,8 +57,10 @@ def tick(ts: int, inst: tuple[int, str, str] = FUT, last: float = 24_500.0, dept
         exchange=exchange,
         symbol=symbol,
         last_price=last,
-        bids=tuple(DepthLevel(round(last - step * (k + 1), 2), depth, 1) for k in range(3)),
-        asks=tuple(DepthLevel(round(last + step * (k + 1), 2), depth, 1) for k in range(3)),
+        **depth_fields(
+            [(round(last - step * (k + 1), 2), depth, 1) for k in range(3)],
+            [(round(last + step * (k + 1), 2), depth, 1) for k in range(3)],
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from shared.brokers.fill_model import FillConfig
 from shared.brokers.orders import OrderError
 from shared.brokers.paper import PaperBroker, paper_order_id
 from shared.clock import ist_datetime, ist_to_ns
-from shared.contracts import DepthLevel, OrderIntent, Tick
+from shared.contracts import OrderIntent, Tick, depth
 from shared.enums import OrderStatus, OrderType, Product, Side
 from shared.instruments import COLUMNS, InstrumentsMaster
 
@@ -56,8 +56,7 @@ def book(
         exchange=exchange,
         symbol=symbol,
         last_price=last,
-        bids=tuple(DepthLevel(p, q, 1) for p, q in bids),
-        asks=tuple(DepthLevel(p, q, 1) for p, q in asks),
+        **depth([(p, q, 1) for p, q in bids], [(p, q, 1) for p, q in asks]),
     )
 
 

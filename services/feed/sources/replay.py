@@ -27,7 +27,7 @@ from pathlib import Path
 
 from shared.clock import NS, ist_day, ist_to_ns
 from shared.config import Settings
-from shared.contracts import DepthLevel, Tick
+from shared.contracts import Tick, depth
 from shared.errors import ConfigError, DataError
 from shared.instruments import Instrument, InstrumentsMaster
 
@@ -209,8 +209,8 @@ class ReplaySource:
             last_quantity=r.qty,
             volume=cum,
             oi=r.oi,
-            bids=(DepthLevel(bid, max(r.qty, 1), 1),) if not inst.is_index else (),
-            asks=(DepthLevel(round(r.price + tick, 2), max(r.qty, 1), 1),) if not inst.is_index else (),
+            **(depth([(bid, max(r.qty, 1), 1)], [(round(r.price + tick, 2), max(r.qty, 1), 1)])
+               if not inst.is_index else {}),
         )
 
     def next_batch(self) -> list[Tick] | None:
