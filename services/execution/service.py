@@ -54,7 +54,7 @@ from shared.state.trades import TradeBook
 
 log = logging.getLogger(__name__)
 
-TICK_STREAMS: Final = (streams.ticks("NFO"), streams.ticks("NSE"))
+TICK_STREAMS: Final = streams.TRADABLE_TICK_STREAMS
 INBOX_STREAMS: Final = (streams.CONTROL, streams.SIGNALS, streams.INSTRUMENTS)
 TICK_BATCH: Final = 1000
 TICK_BLOCK_MS: Final = 100
@@ -410,16 +410,15 @@ class ExecutionService(Service):
         return wanted
 
     def _load_master(self, key: str) -> bool:
-        raw = self.bus.redis.get(key)
-        if raw is None:
-            log.warning("no instruments master at Redis key %s yet; orders wait for the feed to publish it", key)
-            return False
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
         try:
-            master = InstrumentsMaster.from_csv_text(text, source=f"redis:{key}")
+            found = self.bus.read_master(key)
         except DataError as exc:
             log.error("instruments master at %s is unusable: %s", key, exc)
             return False
+        if found is None:
+            log.warning("no instruments master at Redis key %s yet; orders wait for the feed to publish it", key)
+            return False
+        master, _ = found
         self.master = master
         self.broker.set_master(master)
         # Futures tick all session long: their event time keeps snapshots and square-offs on time.

@@ -28,12 +28,11 @@ from shared.contracts import (
     Tick,
 )
 from shared.errors import DataError
-from shared.instruments import InstrumentsMaster
 from shared.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
-TICK_STREAMS: Final = (streams.ticks("NFO"), streams.ticks("NSE"))
+TICK_STREAMS: Final = streams.TRADABLE_TICK_STREAMS
 INPUT_STREAMS: Final = (
     streams.ORDER_INTENTS,
     streams.POSITIONS,
@@ -114,18 +113,15 @@ class RiskService(Service):
         if day and day < self.master_day:
             log.info("ignoring the instruments master of %s: %s is loaded", day, self.master_day)
             return False
-        raw = self.bus.redis.get(key)
-        if raw is None and key != streams.INSTRUMENTS_LATEST:
-            key, raw = streams.INSTRUMENTS_LATEST, self.bus.redis.get(streams.INSTRUMENTS_LATEST)
-        if raw is None:
+        try:
+            found = self.bus.read_master(*dict.fromkeys((key, streams.INSTRUMENTS_LATEST)))
+        except DataError as exc:
+            log.error("instruments master unusable, keeping the previous one: %s", exc)
+            return False
+        if found is None:
             log.warning("no instruments master in Redis (%s); intents are blocked until the feed publishes one", key)
             return False
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        try:
-            master = InstrumentsMaster.from_csv_text(text, source=f"redis key {key}")
-        except DataError as exc:
-            log.error("instruments master in %s is unusable, keeping the previous one: %s", key, exc)
-            return False
+        master, key = found
         self.engine.set_master(master)
         self.master_day = day or self.master_day
         log.info("instruments master loaded from %s: %d instruments", key, len(master))

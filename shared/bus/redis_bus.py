@@ -24,6 +24,7 @@ from shared.bus.resp import BatchPacker
 from shared.clock import wall_ns
 from shared.contracts import Message
 from shared.errors import DecodeError
+from shared.instruments import InstrumentsMaster
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,18 @@ class Bus:
         reply = conn.read_response()
         if isinstance(reply, ResponseError):
             raise reply
+
+    def read_master(self, *keys: str) -> tuple[InstrumentsMaster, str] | None:
+        """The instruments master (Kite CSV text) at the first of ``keys`` that exists, and that key.
+
+        None when no key exists; ``DataError`` (naming the key) when the text does not parse.
+        """
+        for key in keys:
+            raw = self.redis.get(key)
+            if raw:
+                text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                return InstrumentsMaster.from_csv_text(text, source=f"redis key {key}"), key
+        return None
 
     def consumer(
         self,

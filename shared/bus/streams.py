@@ -34,6 +34,8 @@ DEADLETTER: Final = f"{PREFIX}deadletter"
 INSTRUMENTS: Final = f"{PREFIX}instruments"
 
 ALL_TICK_STREAMS: Final = tuple(ticks(x) for x in TICK_EXCHANGES)
+#: What risk and execution follow: the segments orders go to (indices are not tradable).
+TRADABLE_TICK_STREAMS: Final = (ticks("NFO"), ticks("NSE"))
 ALL_STREAMS: Final = (
     *ALL_TICK_STREAMS,
     BARS,

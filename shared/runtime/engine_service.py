@@ -262,13 +262,13 @@ class EngineService(Service):
     def load_master(self, day: date, key: str | None = None) -> InstrumentsMaster | None:
         """The master of ``day`` from Redis (its key, else ``instruments:latest``); None if neither exists."""
         wanted = key or streams.instruments_csv_key(day)
-        for k in (wanted, streams.INSTRUMENTS_LATEST):
-            text = self.bus.redis.get(k)
-            if text:
-                if k != wanted:
-                    log.warning("%s: Redis key %s is missing; using %s", self.name, wanted, k)
-                return InstrumentsMaster.from_csv_text(text.decode(), source=f"redis key {k}")
-        return None
+        found = self.bus.read_master(wanted, streams.INSTRUMENTS_LATEST)
+        if found is None:
+            return None
+        master, used = found
+        if used != wanted:
+            log.warning("%s: Redis key %s is missing; using %s", self.name, wanted, used)
+        return master
 
     def build_engine(self, symbols: Symbols) -> TradingEngine:
         """A fresh engine over ``symbols`` with this service's strategies, tags and product."""

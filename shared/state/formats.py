@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 from shared.contracts import Fill, OrderEvent, Signal
 from shared.enums import OrderStatus, OrderType, Product, Side, SignalKind
 from shared.errors import DataError
+from shared.indicators import SIGNAL_KEYS
 from shared.state.timefmt import format_ts, parse_ts
 
 E = TypeVar("E", bound=Enum)
@@ -54,17 +55,7 @@ SIGNALS_COLUMNS: Final = (
     "htf_trend",
     "playbook",
     "setup_type",
-    "ema20",
-    "ema50",
-    "ema100",
-    "ema200",
-    "rsi14",
-    "atr",
-    "adx14",
-    "adx",
-    "vwap",
-    "rel_volume",
-    "vol_spike",
+    *SIGNAL_KEYS,  # ema20 ... vol_spike, the indicator columns in the seed's order
     "strategy",
 )
 PNL_COLUMNS: Final = (

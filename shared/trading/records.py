@@ -14,28 +14,10 @@ from typing import Final
 from shared.clock import ns_to_iso_utc
 from shared.contracts import Signal
 from shared.indicators import SIGNAL_KEYS, IndicatorValues
+from shared.state.formats import SIGNALS_COLUMNS
 
-#: The seed's ``signals.csv`` columns, in order.
-SIGNALS_CSV_COLUMNS: Final = (
-    "timestamp",
-    "signal_id",
-    "logical",
-    "symbol",
-    "price",
-    "signal",
-    "tf",
-    "reason",
-    "profile",
-    "mode",
-    "confidence",
-    "trend_context",
-    "vol_regime",
-    "htf_trend",
-    "playbook",
-    "setup_type",
-    *SIGNAL_KEYS,
-    "strategy",
-)
+#: The seed's ``signals.csv`` columns, in order (defined with the journal formats).
+SIGNALS_CSV_COLUMNS: Final = SIGNALS_COLUMNS
 
 #: Columns the Signal contract has no field for: carried in ``Signal.indicators``.
 CONTEXT_KEYS: Final = ("trend_context", "vol_regime", "htf_trend", "playbook", "setup_type", "profile", "mode")
