@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+import msgspec
+
 from services.feed.pacing import Pacer
 from services.feed.scanner import run_scanner
 from services.feed.sources import TickSource, build_source
@@ -118,6 +120,11 @@ class FeedService(Service):
 
     # -- ticks ---------------------------------------------------------------------------
     def publish(self, ticks: list[Tick]) -> None:
+        if not self.max_speed:
+            # ts_init: the wall time the tick entered the system (latency is measured from it).
+            # At speed=max event time has no wall-time meaning and the copy would cost ~3%.
+            now = wall_ns()
+            ticks = [msgspec.structs.replace(t, ts_init=now) for t in ticks]
         stream_of = self.stream_of
         self.bus.publish_many((stream_of[t.instrument_token], t) for t in ticks)
         self.counters["ticks"] += len(ticks)

@@ -307,7 +307,7 @@ class EngineService(Service):
 
     def write_checkpoint(self) -> None:
         """Write ``artifacts/checkpoints/engine_<name>.json`` atomically (the previous one -> ``.bak``)."""
-        write_checkpoint(self.checkpoint_path, self.checkpoint_data())
+        write_checkpoint(self.checkpoint_path, self.checkpoint_data(), compact=True)
         self.counters["checkpoints"] += 1
         self._last_checkpoint = time.monotonic()
 

@@ -14,6 +14,7 @@ from shared.errors import ConfigError
 from shared.strategies.base import Strategy
 from shared.strategies.ema20_50_intraday import Ema2050Intraday
 from shared.strategies.fno_intraday_trend import FnoIntradayTrend
+from shared.strategies.tick_probe import TickProbe
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 
@@ -57,3 +58,4 @@ def build_strategies(specs: Iterable[StrategySpec], *, where: str = "strategy_en
 
 register(Ema2050Intraday)
 register(FnoIntradayTrend)
+register(TickProbe)
