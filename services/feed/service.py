@@ -23,6 +23,7 @@ from shared.runtime.service import Service
 log = logging.getLogger(__name__)
 
 MAX_SLEEP_S = 0.2  # wake up at least this often to serve control requests and heartbeats
+CONTROL_EVERY_S = 0.02  # at speed=max, read control.feed at most this often (a round trip per read)
 
 
 def tick_stream_map(master: InstrumentsMaster) -> dict[int, str]:
@@ -52,6 +53,7 @@ class FeedService(Service):
         self.last_event_ns = 0
         self._held: list[Tick] | None = None
         self._restart_session = False
+        self._next_control = 0.0
 
     def on_start(self) -> None:
         self.control = self.bus.consumer(streams.group(self.name), [streams.CONTROL_FEED], start_id="0")
@@ -98,6 +100,11 @@ class FeedService(Service):
     # -- control.feed --------------------------------------------------------------------
     def serve_control(self) -> None:
         assert self.control is not None
+        if self.max_speed:
+            now = time.monotonic()
+            if now < self._next_control:
+                return
+            self._next_control = now + CONTROL_EVERY_S
         deliveries = self.control.read(count=100, block_ms=None)
         for d in deliveries:
             req = d.message
