@@ -35,7 +35,10 @@ class SandboxThread:
 
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self.server.serve())
+        try:
+            self.loop.run_until_complete(self.server.serve())
+        finally:
+            self.loop.close()
 
     def start(self, timeout: float = 20.0) -> SandboxThread:
         self._thread.start()
