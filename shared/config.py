@@ -139,6 +139,31 @@ class ServicesConfig(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+TickerMode = Literal["ltp", "quote", "full"]
+
+
+class KiteConfig(Section):
+    """Kite Connect: where the API is (the sandbox's address for tests and demos) and the feed's limits."""
+
+    api_key: str = ""
+    api_root: str = "https://api.kite.trade"
+    ws_root: str = "wss://ws.kite.trade"
+    # Written by ``--login`` (mode 600): KITE_API_KEY, KITE_ACCESS_TOKEN; never logged.
+    tokens_file: str = "secrets/kite_tokens.env"
+    request_timeout_seconds: PosFloat = 7.0
+    # Kite allows 3 ticker connections per api key and 3,000 instruments on each.
+    tokens_per_connection: Annotated[int, Field(ge=1, le=3000)] = 3000
+    max_connections: Annotated[int, Field(ge=1, le=3)] = 3
+    # pykiteconnect sends no pings: a connection silent this long is dropped and reconnected.
+    stale_seconds: PosFloat = 10.0
+    reconnect_max_delay_seconds: Annotated[int, Field(ge=5, le=300)] = 60
+    default_mode: TickerMode = "full"
+    # Ticker mode by instruments-master segment (NSE, NFO-FUT, NFO-OPT, INDICES), else default_mode.
+    segment_modes: dict[str, TickerMode] = {}
+    # Futures expiries streamed per underlying of trading.fno_universe (nearest first).
+    futures_expiries: Annotated[int, Field(ge=1, le=3)] = 2
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings``."""
 
@@ -158,6 +183,7 @@ class Settings(BaseSettings):
     redis: RedisConfig = RedisConfig()
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()
+    kite: KiteConfig = KiteConfig()
 
     #: The file these settings came from (not a setting).
     source_file: str = ""
