@@ -162,6 +162,16 @@ class KiteConfig(Section):
     segment_modes: dict[str, TickerMode] = {}
     # Futures expiries streamed per underlying of trading.fno_universe (nearest first).
     futures_expiries: Annotated[int, Field(ge=1, le=3)] = 2
+    # Live orders: market protection sent on MARKET / SL-M (-1 = Kite's automatic slabs).
+    market_protection: Annotated[float, Field(ge=-1, le=100)] = -1
+    # Kite allows 10 orders/s and 400/min per account; stay below.
+    orders_per_second: Annotated[int, Field(ge=1, le=10)] = 8
+    orders_per_minute: Annotated[int, Field(ge=1, le=400)] = 350
+    # The order book is polled this often as the fallback to the socket's order updates.
+    poll_seconds: PosFloat = 2.0
+    order_updates_socket: bool = True
+    # After an ambiguous order call, wait this long before looking the tag up in the book.
+    lookup_delay_seconds: Annotated[float, Field(ge=0)] = 0.5
 
 
 class Settings(BaseSettings):

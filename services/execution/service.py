@@ -62,10 +62,6 @@ SNAPSHOT_EVERY_NS: Final = 5 * NS  # event time
 CHECKPOINT_EVERY_S: Final = 3.0  # wall time
 MASTER_RETRY_S: Final = 2.0
 SIGNAL_MEMORY: Final = 20_000  # signal id -> profile, for the orders.csv profile column
-LIVE_NOT_YET: Final = (
-    "execution: trading.mode is 'live', but this service has only the paper broker; "
-    "the Kite broker arrives with issue 6. Run with trading.mode: paper (configs/dev.yaml)."
-)
 
 
 class ExecutionService(Service):
@@ -74,9 +70,6 @@ class ExecutionService(Service):
     name = "execution"
 
     def __init__(self, settings: Settings, bus: Bus, *, fill_config: FillConfig = STRICT_FILLS) -> None:
-        if settings.trading.mode == "live":
-            log.error("%s", LIVE_NOT_YET)
-            raise SystemExit(LIVE_NOT_YET)
         super().__init__(settings, bus)
         self.mode = settings.trading.mode
         self.capital = settings.trading.paper_capital
@@ -102,7 +95,16 @@ class ExecutionService(Service):
         )
         self.master: InstrumentsMaster | None = None
         self.oms = Oms()
-        self.broker = PaperBroker(capital=self.capital, fill_config=fill_config, used_ids=self.oms.order_ids)
+        self.live = self.mode == "live"
+        self.broker: Any = PaperBroker(capital=self.capital, fill_config=fill_config, used_ids=self.oms.order_ids)
+        self.order_socket: Any = None
+        self._pending_meta: OrderMeta | None = None
+        self._halt_sent = False
+        if self.live:  # credentials now: a missing token stops start-up with exit 2 and the file to fix
+            from services.execution.live import build_kite_broker
+
+            self.broker = build_kite_broker(settings)
+            self.broker.journal = self._journal_before_send
         self.journal: JournalWriter | None = None
         self.inbox: Consumer | None = None
         self.approved: Consumer | None = None
@@ -128,12 +130,15 @@ class ExecutionService(Service):
         self.journal = JournalWriter(self.paths)  # takes the locks first: one writer
         rec = recover(self.paths.orders_csv, self.capital)
         self.oms = rec.oms
-        self.broker = PaperBroker(
-            capital=self.capital,
-            fill_config=self.fill_config,
-            portfolio=rec.state.portfolio,
-            used_ids=self.oms.order_ids,
-        )
+        if self.live:
+            self._start_live(rec)
+        else:
+            self.broker = PaperBroker(
+                capital=self.capital,
+                fill_config=self.fill_config,
+                portfolio=rec.state.portfolio,
+                used_ids=self.oms.order_ids,
+            )
         self.journal.trades = rec.state.trades
         self.now = rec.last_ts_ns
         if rec.day is not None:
@@ -163,6 +168,41 @@ class ExecutionService(Service):
             self._last_snapshot_ns = -SNAPSHOT_EVERY_NS  # publish the recovered book at once
         self._flush([])
 
+    def _start_live(self, rec: Recovered) -> None:
+        """Preflight (profile, margins) before anything trades; then the order-update socket."""
+        from services.execution.live import OrderUpdateSocket
+        from shared.brokers.kite import KiteSessionExpired
+
+        self.broker.portfolio = rec.state.portfolio
+        try:
+            info = self.broker.preflight()
+        except KiteSessionExpired as exc:
+            log.error("%s", exc)
+            raise SystemExit(f"live preflight failed: {exc}") from None
+        log.info("live preflight passed: user %s, equity margin %s", info["user_id"], info["equity_net"])
+        if self.settings.kite.order_updates_socket:
+            self.order_socket = OrderUpdateSocket(self.settings, self.broker)
+            self.order_socket.start()
+
+    def _journal_before_send(self, order: Order) -> None:
+        """The Kite broker's hook: the order's row is on disk before the order is sent."""
+        assert self.journal is not None
+        evt = order_event(order, order.ts_created)
+        meta = self._pending_meta or OrderMeta(extra={"instrument_token": order.instrument_token, "mode": self.mode})
+        self.oms.record(evt, meta)
+        self.journal.order(BrokerEvent(evt), meta)
+        self.journal.sync()
+
+    def _pump_live(self) -> None:
+        self._emit(self.broker.pump(self.now))
+        if self.broker.session_expired and not self._halt_sent:
+            self._halt_sent = True
+            reason = "Kite session expired: log in again (python -m scripts.run_trader live --login)"
+            log.error("%s; halting trading", reason)
+            self._outbox.append((streams.CONTROL, ControlCommand(
+                ts_event=self.now, ts_init=wall_ns(), command_id=f"kite-session-expired-{self.now}",
+                action=ControlAction.HALT, issued_by="execution", reason=reason)))  # fmt: skip
+
     def _compare_checkpoint(self, rec: Recovered) -> None:
         path = self.paths.checkpoint(self.mode)
         try:
@@ -182,6 +222,8 @@ class ExecutionService(Service):
             self.now = max(self.now, state["last_event_ns"])
 
     def on_stop(self) -> None:
+        if self.order_socket is not None:
+            self.order_socket.stop()
         if self.ticks is not None:
             self.ticks.close()
         if self.journal is None:
@@ -214,6 +256,8 @@ class ExecutionService(Service):
             if isinstance(d.message, Tick):
                 self._on_tick(d.message)
         self.counters["ticks"] += len(ticks)
+        if self.live:
+            self._pump_live()
         self._flush([(self.inbox, inbox), (self.approved, approved), (self.ticks, ticks)])
 
     def _dispatch(self, d: Delivery) -> None:
@@ -273,6 +317,10 @@ class ExecutionService(Service):
         old = self.book_day
         reason = f"expired: DAY order left open at the close of {old}"
         self._emit(self.broker.cancel_all(self.now, reason, expire=True))
+        if self.live:  # Kite keeps the account: positions carry (NRML/CNC), nothing is re-created
+            self.journal.event("day_roll", self.now, previous=str(old), day=str(day), not_carried=[])
+            self.counters["day_rolls"] += 1
+            return
         carried = [f"{p.symbol}/{p.product.value} {p.quantity}" for p in self.portfolio.open_positions()]
         if carried:
             log.warning(
@@ -311,14 +359,17 @@ class ExecutionService(Service):
             return
         ts = max(self.now, intent.ts_event)
         self._advance(ts)
+        profile = self._profiles.get(intent.signal_id, "") if intent.signal_id else ""
+        self._pending_meta = OrderMeta.of_intent(intent, mode=self.mode, profile=profile)
         try:
             order = self.broker.place(intent, ts)
         except (KiteAlgoError, ValueError) as exc:
             self.counters["intent_errors"] += 1
             log.exception("intent %s could not be placed: %s", intent.intent_id, exc)
             return
+        finally:
+            self._pending_meta = None
         evt = order_event(order, ts)
-        profile = self._profiles.get(intent.signal_id, "") if intent.signal_id else ""
         self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode, profile=profile))
         if order.status == OrderStatus.REJECTED:
             self.counters["rejected"] += 1

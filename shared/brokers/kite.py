@@ -43,7 +43,7 @@ from shared.brokers.orders import Order, OrderError, OrderFill
 from shared.brokers.positions import Portfolio, Position
 from shared.clock import ist_day, ist_to_ns
 from shared.contracts import Fill, OrderIntent, Tick
-from shared.enums import OrderStatus, OrderType
+from shared.enums import OrderStatus, OrderType, Product, Side
 from shared.errors import InstrumentError, KiteAlgoError
 from shared.instruments import InstrumentsMaster
 
@@ -64,6 +64,13 @@ def kite_tag(intent_id: str, slice_no: int = 1) -> str:
     """A deterministic Kite tag (20 letters/digits) for an intent's slice: the same intent, the same tag."""
     digest = hashlib.blake2b(f"{intent_id}#{slice_no}".encode(), digest_size=12).digest()
     return ("KA" + base64.b32encode(digest).decode().rstrip("="))[:TAG_LENGTH]
+
+
+def _split_order_id(order_id: str) -> tuple[str, int]:
+    """``K-<intent_id>[/<slice>]`` -> (intent id, slice number)."""
+    body = order_id.removeprefix(ORDER_ID_PREFIX)
+    head, sep, tail = body.rpartition("/")
+    return (head, int(tail)) if sep and tail.isdigit() else (body, 1)
 
 
 def slice_quantities(quantity: int, lot_size: int, freeze: int | None) -> list[int]:
@@ -148,6 +155,8 @@ class KiteBroker:
         self.portfolio = Portfolio(capital)
         self.orders: dict[str, Order] = {}
         self.links: dict[str, _Link] = {}
+        #: signed units per (strategy, symbol, product), what a square-off closes
+        self.strategy_positions: dict[tuple[str, str, Product], int] = {}
         self._by_kite_id: dict[str, str] = {}
         self._updates: deque[dict[str, Any]] = deque()
         self._update_lock = threading.Lock()
@@ -422,11 +431,87 @@ class KiteBroker:
                                    ZERODHA_RATES)  # fmt: skip
             self.portfolio.apply_fill(order.symbol, order.product, order.side, fill.quantity, fill.price,
                                       charges.total, order.exchange)  # fmt: skip
+            key = (order.strategy, order.symbol, order.product)
+            signed = fill.quantity if order.side == Side.BUY else -fill.quantity
+            self.strategy_positions[key] = self.strategy_positions.get(key, 0) + signed
             events.append(BrokerEvent(order_event(order, fill_ts), Fill(
                 ts_event=fill_ts, fill_id=fill.fill_id, order_id=order.order_id, intent_id=order.intent_id,
                 symbol=order.symbol, exchange=order.exchange, side=order.side, quantity=fill.quantity,
                 price=fill.price, charges=charges.total, strategy=order.strategy)))  # fmt: skip
         link.filled_seen = order.filled_quantity
+        return events
+
+    # -- what the execution service needs besides the Broker protocol -------------------------------
+    def set_master(self, master: InstrumentsMaster) -> None:
+        self.master = master
+
+    def adopt(self, orders: list[Order], strategy_positions: Mapping[tuple[str, str, Product], int]) -> list[Order]:
+        """After a restart: tie the journal's open orders to Kite's book by tag; send those Kite never got.
+
+        An order journaled but absent from Kite's book was never placed (the crash came between
+        the journal and the send), so it is sent now, once. Returns the orders it cannot place.
+        """
+        for key, qty in strategy_positions.items():
+            if qty:
+                self.strategy_positions[key] = qty
+        book = {row.get("tag"): row for row in self.kite.orders() if row.get("tag")}
+        lost: list[Order] = []
+        for order in orders:
+            intent_id, slice_no = _split_order_id(order.order_id)
+            tag = kite_tag(intent_id, slice_no)
+            self.orders[order.order_id] = order
+            self.links[order.order_id] = link = _Link(tag, filled_seen=order.filled_quantity)
+            row = book.get(tag)
+            if row is not None:
+                link.kite_id = str(row["order_id"])
+                self._by_kite_id[link.kite_id] = order.order_id
+                log.info("order %s found in Kite's book by tag %s (%s)", order.order_id, tag, row.get("status"))
+            elif order.filled_quantity == 0:
+                log.warning("order %s (tag %s) is journaled but not in Kite's book: sending it now", order.order_id,
+                            tag)  # fmt: skip
+                order.status = OrderStatus.PENDING  # not acknowledged by anyone yet
+                self._send(order, order.ts_updated)
+                if order.is_terminal:
+                    lost.append(order)
+            else:
+                lost.append(order)
+        return lost
+
+    def cancel_all(self, ts_ns: int, reason: str, *, which: Callable[[Order], bool] | None = None,
+                   expire: bool = False) -> list[BrokerEvent]:  # fmt: skip
+        """Cancel working orders at Kite (``expire``: Kite expires DAY orders itself; read its book)."""
+        if expire:
+            return self.poll(ts_ns)
+        events: list[BrokerEvent] = []
+        for order in self.open_orders():
+            if (which is None or which(order)) and self.kite_order_id(order.order_id):
+                try:
+                    before = order.status
+                    self.cancel(order.order_id, ts_ns, reason)
+                    if order.status != before:
+                        events.append(BrokerEvent(order_event(order, ts_ns)))
+                except OrderError as exc:
+                    log.error("cancel-all: %s", exc)
+        return events
+
+    def square_off_all(self, ts_ns: int, command_id: str, reason: str = "square off all") -> list[BrokerEvent]:
+        """Cancel working orders, then close every strategy's open position with a MARKET order."""
+        events = self.cancel_all(ts_ns, reason)
+        for (strategy, symbol, product), qty in sorted(self.strategy_positions.items()):
+            if not qty:
+                continue
+            pos = self.portfolio.position(symbol, product)
+            if pos is None:
+                continue
+            inst = self.master.by_symbol(pos.exchange, symbol)
+            closing = OrderIntent(
+                ts_event=ts_ns, intent_id=f"{command_id}:{strategy}:{symbol}:{product.value}", strategy=strategy,
+                engine="execution", exchange=inst.exchange, symbol=symbol, instrument_token=inst.instrument_token,
+                side=Side.SELL if qty > 0 else Side.BUY, quantity=abs(qty), order_type=OrderType.MARKET,
+                product=product, reason=reason, reduce_only=True,
+            )  # fmt: skip
+            for order in self.place_sliced(closing, ts_ns):
+                events.append(BrokerEvent(order_event(order, ts_ns)))
         return events
 
     # -- views ----------------------------------------------------------------------------------
