@@ -172,6 +172,11 @@ class KiteConfig(Section):
     order_updates_socket: bool = True
     # After an ambiguous order call, wait this long before looking the tag up in the book.
     lookup_delay_seconds: Annotated[float, Field(ge=0)] = 0.5
+    # ``--login``: the page that asks for the password (the sandbox serves its own), and the local
+    # port Kite redirects to (the app's registered redirect URL must be http://127.0.0.1:<port>/).
+    login_url: str = "https://kite.zerodha.com/connect/login"
+    redirect_port: Annotated[int, Field(gt=0, lt=65536)] = 5000
+    login_timeout_seconds: PosFloat = 300.0
 
 
 class Settings(BaseSettings):
