@@ -9,6 +9,8 @@ from datetime import date
 from sandbox.kite.config import SandboxConfig
 from sandbox.kite.runner import serve
 
+_DEFAULTS = SandboxConfig()
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sandbox.kite", description=__doc__)
@@ -18,11 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--day", type=date.fromisoformat, default=None, help="first session (YYYY-MM-DD)")
     p.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second")
     p.add_argument("--step-ms", type=int, default=250)
-    p.add_argument("--api-key", default=SandboxConfig.api_key)
-    p.add_argument("--api-secret", default=SandboxConfig.api_secret)
-    p.add_argument("--redirect-url", default=SandboxConfig.redirect_url)
-    p.add_argument("--capital", type=float, default=SandboxConfig.capital)
-    p.add_argument("--tokens-per-connection", type=int, default=SandboxConfig.tokens_per_connection)
+    p.add_argument("--api-key", default=_DEFAULTS.api_key)
+    p.add_argument("--api-secret", default=_DEFAULTS.api_secret)
+    p.add_argument("--redirect-url", default=_DEFAULTS.redirect_url)
+    p.add_argument("--capital", type=float, default=_DEFAULTS.capital)
+    p.add_argument("--tokens-per-connection", type=int, default=_DEFAULTS.tokens_per_connection)
     args = p.parse_args(argv)
     if args.speed <= 0 or args.step_ms <= 0:
         print("--speed and --step-ms must be positive", file=sys.stderr)

@@ -14,8 +14,9 @@ from sandbox.kite.server import Sandbox
 
 def _uvicorn_config(sandbox: Sandbox, host: str, port: int, log_level: str) -> uvicorn.Config:
     # websockets-sansio: uvicorn's implementation that uses no deprecated websockets API
+    # no access log: the ticker's URL carries the access token in its query string
     return uvicorn.Config(sandbox.app, host=host, port=port, log_level=log_level, ws="websockets-sansio",
-                          lifespan="on")  # fmt: skip
+                          lifespan="on", access_log=False)  # fmt: skip
 
 
 def serve(cfg: SandboxConfig, host: str = "127.0.0.1", port: int = 8700, log_level: str = "info") -> None:

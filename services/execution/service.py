@@ -192,6 +192,7 @@ class ExecutionService(Service):
         self.oms.record(evt, meta)
         self.journal.order(BrokerEvent(evt), meta)
         self.journal.sync()
+        self._outbox.append((streams.ORDER_EVENTS, msgspec.structs.replace(evt, ts_init=wall_ns())))
 
     def _pump_live(self) -> None:
         self._emit(self.broker.pump(self.now))
@@ -371,6 +372,9 @@ class ExecutionService(Service):
             self._pending_meta = None
         evt = order_event(order, ts)
         self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode, profile=profile))
+        if self.live and order.status == OrderStatus.PENDING:
+            self.counters["orders"] += 1  # sent, not acknowledged yet: its row is already on disk
+            return
         if order.status == OrderStatus.REJECTED:
             self.counters["rejected"] += 1
             log.warning("intent %s %s %d %s rejected: %s", intent.intent_id, intent.side, intent.quantity,
