@@ -177,6 +177,10 @@ class KiteConfig(Section):
     login_url: str = "https://kite.zerodha.com/connect/login"
     redirect_port: Annotated[int, Field(gt=0, lt=65536)] = 5000
     login_timeout_seconds: PosFloat = 300.0
+    # Live: broker positions vs the journal's, at start-up and then this often (wall seconds);
+    # drift seen twice in a row is an alert, then ``halt`` (stop trading) or ``adopt`` (take Kite's view).
+    reconcile_seconds: PosFloat = 5.0
+    drift_policy: Literal["halt", "adopt"] = "halt"
 
 
 class Settings(BaseSettings):

@@ -36,6 +36,7 @@ from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.clock import NS, ist_datetime, ist_day, ist_to_ns, wall_ns
 from shared.config import Settings
 from shared.contracts import (
+    Alert,
     ControlCommand,
     InstrumentsPublished,
     Message,
@@ -100,6 +101,9 @@ class ExecutionService(Service):
         self.order_socket: Any = None
         self._pending_meta: OrderMeta | None = None
         self._halt_sent = False
+        self._next_reconcile = 0.0
+        self._drift_seen: tuple[Any, ...] = ()
+        self._drift_acted: tuple[Any, ...] = ()
         if self.live:  # credentials now: a missing token stops start-up with exit 2 and the file to fix
             from services.execution.live import build_kite_broker
 
@@ -196,6 +200,8 @@ class ExecutionService(Service):
 
     def _pump_live(self) -> None:
         self._emit(self.broker.pump(self.now))
+        if self.master is not None and time.monotonic() >= self._next_reconcile:
+            self._reconcile()
         if self.broker.session_expired and not self._halt_sent:
             self._halt_sent = True
             reason = "Kite session expired: log in again (python -m scripts.run_trader live --login)"
@@ -203,6 +209,40 @@ class ExecutionService(Service):
             self._outbox.append((streams.CONTROL, ControlCommand(
                 ts_event=self.now, ts_init=wall_ns(), command_id=f"kite-session-expired-{self.now}",
                 action=ControlAction.HALT, issued_by="execution", reason=reason)))  # fmt: skip
+
+    def _reconcile(self, *, startup: bool = False) -> None:
+        """Kite's net positions vs ours: drift seen twice (at start-up: once) is alerted, then halted or adopted."""
+        from shared.brokers.reconcile import adopt, position_drift
+
+        assert self.journal is not None
+        self._next_reconcile = time.monotonic() + self.settings.kite.reconcile_seconds
+        try:
+            net = self.broker.kite.positions()["net"]
+        except Exception as exc:
+            if startup:
+                raise SystemExit(f"cannot reconcile with Kite at start-up ({exc}); not trading") from None
+            log.warning("reconciliation skipped: positions not readable (%s)", exc)
+            return
+        drifts = tuple(position_drift(self.broker.positions(), net))
+        seen, self._drift_seen = self._drift_seen, drifts
+        if not drifts or (not startup and drifts != seen) or drifts == self._drift_acted:
+            return  # in line, or seen once (a fill may be in flight), or already acted on
+        self._drift_acted = drifts
+        policy = self.settings.kite.drift_policy
+        text = "; ".join(d.describe() for d in drifts)
+        log.error("broker positions differ from the journal (%s): %s", policy, text)
+        self.journal.event("reconcile_drift", self.now, policy=policy, drift=[d.describe() for d in drifts])
+        self._outbox.append((streams.ALERTS, Alert(
+            ts_event=self.now, ts_init=wall_ns(), source=self.name, severity="critical", code="position_drift",
+            message=f"broker positions differ from the journal: {text}; policy {policy}",
+            details={"policy": policy, "drift": [d.describe() for d in drifts]})))  # fmt: skip
+        if policy == "adopt":
+            adopt(self.portfolio, drifts)
+            self._fill_since_snapshot = self._fill_since_checkpoint = True
+        else:
+            self._outbox.append((streams.CONTROL, ControlCommand(
+                ts_event=self.now, ts_init=wall_ns(), command_id=f"position-drift-{self.now}",
+                action=ControlAction.HALT, issued_by="execution", reason=f"position drift: {text}")))  # fmt: skip
 
     def _compare_checkpoint(self, rec: Recovered) -> None:
         path = self.paths.checkpoint(self.mode)
@@ -494,6 +534,9 @@ class ExecutionService(Service):
         if rec is None:
             return
         lost = self.broker.adopt(rec.open_orders, rec.strategy_positions)
+        if self.live:  # catch up with Kite, then refuse to trade unless the books agree
+            self._emit(self.broker.pump(self.now, force_poll=True))
+            self._reconcile(startup=True)
         stale = [o for o in lost if o.is_working]
         if stale:
             for order in stale:

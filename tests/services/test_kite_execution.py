@@ -183,3 +183,41 @@ def test_live_preflight_with_an_expired_token_refuses_to_start(
 
 
 
+
+
+@pytest.mark.parametrize("policy", ["halt", "adopt"])
+def test_positions_changed_behind_the_systems_back_are_noticed(
+    sandbox: SandboxThread, live_env: dict, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis, policy: str
+) -> None:
+    for key, value in live_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KITE_ALGO__KITE__ORDER_UPDATES_SOCKET", "false")
+    monkeypatch.setenv("KITE_ALGO__KITE__RECONCILE_SECONDS", "0.2")
+    monkeypatch.setenv("KITE_ALGO__KITE__DRIFT_POLICY", policy)
+    svc = ExecutionService(load_settings(), Bus(redis_client))
+    svc.on_start()
+    try:
+        for _ in range(5):
+            svc.run_once()
+        assert not redis_client.xlen(streams.ALERTS)  # the books agree at start
+        inst = future(sandbox)
+        web = login(sandbox)  # someone trades on Kite web with the same account
+        oid = web.place_order("regular", "NFO", inst.tradingsymbol, "SELL", inst.lot_size, "NRML", "MARKET",
+                              market_protection=-1)  # fmt: skip
+        _wait(lambda: web.order_history(oid)[-1]["status"] == "COMPLETE", 10, "the outside order to fill")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not redis_client.xlen(streams.ALERTS):
+            svc.run_once()
+            time.sleep(0.05)
+        svc.run_once()
+        (alert,) = [codec.decode(f) for _, f in redis_client.xrange(streams.ALERTS)]
+        assert alert.code == "position_drift" and inst.tradingsymbol in alert.message
+        controls = [codec.decode(f) for _, f in redis_client.xrange(streams.CONTROL)]
+        pos = {(p.symbol, p.product): p.quantity for p in svc.broker.positions()}
+        if policy == "halt":
+            assert [c.action.value for c in controls] == ["HALT"]
+            assert pos.get((inst.tradingsymbol, Product.NRML), 0) == 0
+        else:
+            assert controls == [] and pos[(inst.tradingsymbol, Product.NRML)] == -inst.lot_size
+    finally:
+        svc.on_stop()
