@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from datetime import time as dtime
 
 import pytest
 import requests
@@ -13,6 +14,7 @@ from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
 from sandbox.kite.runner import SandboxThread
+from shared.clock import ns_to_ist
 from tests.sandbox.conftest import faults, login, sandbox_config
 
 
@@ -265,3 +267,20 @@ def test_order_call_that_hangs_after_placing_leaves_the_order_in_the_book(sandbo
                          price=100.0, tag="hangtag1")  # fmt: skip
     orders = kite.orders()
     assert len(orders) == before + 1 and orders[-1]["tag"] == "hangtag1"
+
+
+def test_mis_orders_that_open_positions_are_refused_after_the_cut_off() -> None:
+    sb = SandboxThread(sandbox_config(step_ms=60_000, speed=1e-6)).start()  # minute steps; the test drives them
+    try:
+        kite = login(sb)
+        acct = sb.sandbox.account
+        eq = acct.master.equities()[0]
+        while ns_to_ist(acct.now_ns).time() < dtime(15, 21):
+            step(sb)
+        oid = kite.place_order("regular", "NSE", eq.tradingsymbol, "BUY", 1, "MIS", "MARKET", market_protection=-1)
+        state = kite.order_history(oid)[-1]
+        assert state["status"] == "REJECTED" and "15:20" in state["status_message"]
+        cnc = kite.place_order("regular", "NSE", eq.tradingsymbol, "BUY", 1, "CNC", "MARKET", market_protection=-1)
+        assert kite.order_history(cnc)[-1]["status"] == "OPEN"
+    finally:
+        sb.stop()
