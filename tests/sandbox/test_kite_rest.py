@@ -139,8 +139,13 @@ def test_market_order_with_protection_fills_against_depth(kite: KiteConnect, pau
     oid = kite.place_order("regular", "NFO", fut["tradingsymbol"], "BUY", fut["lot_size"], "NRML", "MARKET",
                            market_protection=-1, tag="t1mkt")  # fmt: skip
     assert kite.order_history(oid)[-1]["status"] == "OPEN"
-    step(paused)
-    tick = acct.last_tick[fut["instrument_token"]]
+    token = fut["instrument_token"]
+    before = acct.last_tick[token]
+    for _ in range(200):  # the future does not print on every step: fills come with its next tick
+        step(paused)
+        if acct.last_tick[token] is not before:
+            break
+    tick = acct.last_tick[token]
     history = kite.order_history(oid)
     assert [h["status"] for h in history] == [
         "PUT ORDER REQ RECEIVED", "VALIDATION PENDING", "OPEN PENDING", "OPEN", "COMPLETE"]  # fmt: skip
