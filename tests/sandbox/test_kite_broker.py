@@ -157,7 +157,7 @@ def test_partial_fills_modify_and_rms_rejection(sandbox, kite, journal) -> None:
     acct = sandbox.sandbox.account
     eq = next(i for i in acct.master.equities() if i.instrument_token in acct.last_tick)
     depth = sum(acct.last_tick[eq.instrument_token].ask_quantities)
-    big = broker.place(intent(eq, "eq:s1:big", qty=60 * (depth + 1), product=Product.MIS), time.time_ns())
+    big = broker.place(intent(eq, "eq:s1:big", qty=500 * (depth + 1), product=Product.MIS), time.time_ns())
     pump_until(broker, lambda: big.status == OrderStatus.PARTIALLY_FILLED)
     assert 0 < big.filled_quantity < big.quantity
     broker.cancel(big.order_id, time.time_ns())
