@@ -25,6 +25,7 @@ import msgspec
 
 from services.execution.book import checkpoint_differences, order_entry, position_snapshot
 from services.execution.journal_writer import JournalWriter
+from services.execution.live import LiveExecution
 from services.execution.oms import Oms, OrderMeta, Recovered, recover
 from shared.brokers.base import BrokerEvent, order_event
 from shared.brokers.fill_model import FillConfig
@@ -36,7 +37,6 @@ from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.clock import NS, ist_datetime, ist_day, ist_to_ns, wall_ns
 from shared.config import Settings
 from shared.contracts import (
-    Alert,
     ControlCommand,
     InstrumentsPublished,
     Message,
@@ -65,7 +65,7 @@ MASTER_RETRY_S: Final = 2.0
 SIGNAL_MEMORY: Final = 20_000  # signal id -> profile, for the orders.csv profile column
 
 
-class ExecutionService(Service):
+class ExecutionService(LiveExecution, Service):
     """The only holder of orders and positions (paper broker), and the journals' single writer."""
 
     name = "execution"
@@ -171,78 +171,6 @@ class ExecutionService(Service):
         if self.now:
             self._last_snapshot_ns = -SNAPSHOT_EVERY_NS  # publish the recovered book at once
         self._flush([])
-
-    def _start_live(self, rec: Recovered) -> None:
-        """Preflight (profile, margins) before anything trades; then the order-update socket."""
-        from services.execution.live import OrderUpdateSocket
-        from shared.brokers.kite import KiteSessionExpired
-
-        self.broker.portfolio = rec.state.portfolio
-        try:
-            info = self.broker.preflight()
-        except KiteSessionExpired as exc:
-            log.error("%s", exc)
-            raise SystemExit(f"live preflight failed: {exc}") from None
-        log.info("live preflight passed: user %s, equity margin %s", info["user_id"], info["equity_net"])
-        if self.settings.kite.order_updates_socket:
-            self.order_socket = OrderUpdateSocket(self.settings, self.broker)
-            self.order_socket.start()
-
-    def _journal_before_send(self, order: Order) -> None:
-        """The Kite broker's hook: the order's row is on disk before the order is sent."""
-        assert self.journal is not None
-        evt = order_event(order, order.ts_created)
-        meta = self._pending_meta or OrderMeta(extra={"instrument_token": order.instrument_token, "mode": self.mode})
-        self.oms.record(evt, meta)
-        self.journal.order(BrokerEvent(evt), meta)
-        self.journal.sync()
-        self._outbox.append((streams.ORDER_EVENTS, msgspec.structs.replace(evt, ts_init=wall_ns())))
-
-    def _pump_live(self) -> None:
-        self._emit(self.broker.pump(self.now))
-        if self.master is not None and time.monotonic() >= self._next_reconcile:
-            self._reconcile()
-        if self.broker.session_expired and not self._halt_sent:
-            self._halt_sent = True
-            reason = "Kite session expired: log in again (python -m scripts.run_trader live --login)"
-            log.error("%s; halting trading", reason)
-            self._outbox.append((streams.CONTROL, ControlCommand(
-                ts_event=self.now, ts_init=wall_ns(), command_id=f"kite-session-expired-{self.now}",
-                action=ControlAction.HALT, issued_by="execution", reason=reason)))  # fmt: skip
-
-    def _reconcile(self, *, startup: bool = False) -> None:
-        """Kite's net positions vs ours: drift seen twice (at start-up: once) is alerted, then halted or adopted."""
-        from shared.brokers.reconcile import adopt, position_drift
-
-        assert self.journal is not None
-        self._next_reconcile = time.monotonic() + self.settings.kite.reconcile_seconds
-        try:
-            net = self.broker.kite.positions()["net"]
-        except Exception as exc:
-            if startup:
-                raise SystemExit(f"cannot reconcile with Kite at start-up ({exc}); not trading") from None
-            log.warning("reconciliation skipped: positions not readable (%s)", exc)
-            return
-        drifts = tuple(position_drift(self.broker.positions(), net))
-        seen, self._drift_seen = self._drift_seen, drifts
-        if not drifts or (not startup and drifts != seen) or drifts == self._drift_acted:
-            return  # in line, or seen once (a fill may be in flight), or already acted on
-        self._drift_acted = drifts
-        policy = self.settings.kite.drift_policy
-        text = "; ".join(d.describe() for d in drifts)
-        log.error("broker positions differ from the journal (%s): %s", policy, text)
-        self.journal.event("reconcile_drift", self.now, policy=policy, drift=[d.describe() for d in drifts])
-        self._outbox.append((streams.ALERTS, Alert(
-            ts_event=self.now, ts_init=wall_ns(), source=self.name, severity="critical", code="position_drift",
-            message=f"broker positions differ from the journal: {text}; policy {policy}",
-            details={"policy": policy, "drift": [d.describe() for d in drifts]})))  # fmt: skip
-        if policy == "adopt":
-            adopt(self.portfolio, drifts)
-            self._fill_since_snapshot = self._fill_since_checkpoint = True
-        else:
-            self._outbox.append((streams.CONTROL, ControlCommand(
-                ts_event=self.now, ts_init=wall_ns(), command_id=f"position-drift-{self.now}",
-                action=ControlAction.HALT, issued_by="execution", reason=f"position drift: {text}")))  # fmt: skip
 
     def _compare_checkpoint(self, rec: Recovered) -> None:
         path = self.paths.checkpoint(self.mode)
