@@ -48,7 +48,6 @@ from shared.runtime.supervisor import (
 log = logging.getLogger("scripts.run_trader")
 
 EXIT_USAGE = 2
-LOGIN_UNAVAILABLE = "kite login is not available until the live-trading issue lands"
 _REDIS_START_SECONDS = 10.0
 _REDIS_PING_TIMEOUT = 3.0
 _POLL_SECONDS = 0.2
@@ -94,7 +93,9 @@ def build_parser(prog: str = "python -m scripts.run_trader") -> argparse.Argumen
         metavar="fno,options,equity|all|none",
         help="strategy engines to start besides feed, risk, execution and dashboard (default all)",
     )
-    parser.add_argument("--login", action="store_true", help="refresh the Kite access token (not available yet)")
+    parser.add_argument(
+        "--login", action="store_true", help="log in to Kite, write kite.tokens_file (mode 600) and exit"
+    )
     return parser
 
 
@@ -423,12 +424,29 @@ def run(mode: str, config: Path, engines: Sequence[str]) -> int:
     return rc
 
 
+def login_and_exit(mode: str, config: str | None) -> int:
+    """``--login``: the Kite login flow (scripts/kite_login.py); 0 when the tokens file is written."""
+    from kiteconnect.exceptions import KiteException
+
+    from scripts.kite_login import login
+    from shared.errors import ConfigError
+
+    path = Path(config).expanduser().resolve() if config else resolve_config("paper", None)
+    settings = exit_on_config_error(lambda: load_settings(path))
+    try:
+        login(settings)
+    except (ConfigError, KiteException) as exc:
+        print(f"run_trader --login: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"now start the platform: python -m scripts.run_trader {mode}" + (f" --config {config}" if config else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m scripts.run_trader``; returns the exit code (2: usage, config or start-up error)."""
     args = build_parser().parse_args(argv)
     if args.login:
-        print(LOGIN_UNAVAILABLE, file=sys.stderr)
-        return EXIT_USAGE
+        return login_and_exit(args.mode, args.config)
     try:
         config = resolve_config(args.mode, args.config)
         return run(args.mode, config, args.engines)

@@ -151,6 +151,50 @@ class ServicesConfig(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+TickerMode = Literal["ltp", "quote", "full"]
+
+
+class KiteConfig(Section):
+    """Kite Connect: where the API is (the sandbox's address for tests and demos) and the feed's limits."""
+
+    api_key: str = ""
+    api_root: str = "https://api.kite.trade"
+    ws_root: str = "wss://ws.kite.trade"
+    # Written by ``--login`` (mode 600): KITE_API_KEY, KITE_ACCESS_TOKEN; never logged.
+    tokens_file: str = "secrets/kite_tokens.env"
+    request_timeout_seconds: PosFloat = 7.0
+    # Kite allows 3 ticker connections per api key and 3,000 instruments on each.
+    tokens_per_connection: Annotated[int, Field(ge=1, le=3000)] = 3000
+    max_connections: Annotated[int, Field(ge=1, le=3)] = 3
+    # pykiteconnect sends no pings: a connection silent this long is dropped and reconnected.
+    stale_seconds: PosFloat = 10.0
+    reconnect_max_delay_seconds: Annotated[int, Field(ge=5, le=300)] = 60
+    default_mode: TickerMode = "full"
+    # Ticker mode by instruments-master segment (NSE, NFO-FUT, NFO-OPT, INDICES), else default_mode.
+    segment_modes: dict[str, TickerMode] = {}
+    # Futures expiries streamed per underlying of trading.fno_universe (nearest first).
+    futures_expiries: Annotated[int, Field(ge=1, le=3)] = 2
+    # Live orders: market protection sent on MARKET / SL-M (-1 = Kite's automatic slabs).
+    market_protection: Annotated[float, Field(ge=-1, le=100)] = -1
+    # Kite allows 10 orders/s and 400/min per account; stay below.
+    orders_per_second: Annotated[int, Field(ge=1, le=10)] = 8
+    orders_per_minute: Annotated[int, Field(ge=1, le=400)] = 350
+    # The order book is polled this often as the fallback to the socket's order updates.
+    poll_seconds: PosFloat = 2.0
+    order_updates_socket: bool = True
+    # After an ambiguous order call, wait this long before looking the tag up in the book.
+    lookup_delay_seconds: Annotated[float, Field(ge=0)] = 0.5
+    # ``--login``: the page that asks for the password (the sandbox serves its own), and the local
+    # port Kite redirects to (the app's registered redirect URL must be http://127.0.0.1:<port>/).
+    login_url: str = "https://kite.zerodha.com/connect/login"
+    redirect_port: Annotated[int, Field(gt=0, lt=65536)] = 5000
+    login_timeout_seconds: PosFloat = 300.0
+    # Live: broker positions vs the journal's, at start-up and then this often (wall seconds);
+    # drift seen twice in a row is an alert, then ``halt`` (stop trading) or ``adopt`` (take Kite's view).
+    reconcile_seconds: PosFloat = 5.0
+    drift_policy: Literal["halt", "adopt"] = "halt"
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings``."""
 
@@ -171,6 +215,7 @@ class Settings(BaseSettings):
     redis: RedisConfig = RedisConfig()
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()
+    kite: KiteConfig = KiteConfig()
 
     #: The file these settings came from (not a setting).
     source_file: str = ""

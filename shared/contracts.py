@@ -285,6 +285,17 @@ class InstrumentsPublished(Message, frozen=True, tag="instruments_published"):
     symbol_field: ClassVar[str] = "day"
 
 
+class Alert(Message, frozen=True, tag="alert"):
+    """Something a person must look at, e.g. the broker's positions drifting from the journal's."""
+
+    source: str  # the service that raised it
+    severity: str  # "warning" or "critical"
+    code: str  # machine-readable kind, e.g. "position_drift"
+    message: str
+    details: dict[str, Any] = {}
+    symbol_field: ClassVar[str] = "source"
+
+
 AnyMessage = (
     Tick
     | Bar
@@ -298,6 +309,7 @@ AnyMessage = (
     | ControlCommand
     | FeedSubscription
     | InstrumentsPublished
+    | Alert
 )
 
 MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
@@ -315,5 +327,6 @@ MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
         ControlCommand,
         FeedSubscription,
         InstrumentsPublished,
+        Alert,
     )
 }

@@ -201,12 +201,14 @@ def test_feed_process_starts_publishes_and_stops_cleanly_on_sigterm(service_env:
     assert last.service == "feed" and last.state == "STOPPED"
 
 
-def test_feed_process_with_unknown_source_exits_2(service_env: dict[str, str]) -> None:
-    env = {**service_env, "KITE_ALGO__DATA__SOURCE": "kite"}
+def test_feed_process_with_kite_source_and_no_credentials_exits_2(service_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**service_env, "KITE_ALGO__DATA__SOURCE": "kite",
+           "KITE_ALGO__KITE__TOKENS_FILE": str(tmp_path / "missing.env")}  # fmt: skip
+    env.pop("KITE_ACCESS_TOKEN", None)
     proc = subprocess.run([sys.executable, "-m", "services.feed"], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2
-    assert "issue 6" in proc.stderr
+    assert "KITE_ACCESS_TOKEN" in proc.stderr and "missing.env" in proc.stderr and "--login" in proc.stderr
 
 
 def test_a_restarted_feed_carries_on_after_the_last_published_tick(

@@ -150,14 +150,22 @@ def test_paper_with_a_live_config_exits_2(capsys: pytest.CaptureFixture[str]) ->
     assert "'live'" in capsys.readouterr().err
 
 
-def test_login_is_refused_until_live_trading_exists(capsys: pytest.CaptureFixture[str]) -> None:
+def test_login_without_api_key_and_secret_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("KITE_API_KEY", "KITE_API_SECRET", "KITE_ALGO__KITE__API_KEY"):
+        monkeypatch.delenv(var, raising=False)
     assert run_trader.main(["paper", "--login"]) == 2
-    assert "not available" in capsys.readouterr().err
+    assert "KITE_API_SECRET" in capsys.readouterr().err
 
 
-def test_run_day_login_with_no_engines_behaves_as_run_trader_login(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_day_login_with_no_engines_behaves_as_run_trader_login(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("KITE_API_KEY", "KITE_API_SECRET", "KITE_ALGO__KITE__API_KEY"):
+        monkeypatch.delenv(var, raising=False)
     assert run_day.main(["--login", "--engines", "none"]) == 2
-    assert "not available" in capsys.readouterr().err
+    assert "KITE_API_SECRET" in capsys.readouterr().err
 
 
 def test_run_day_delegates_mode_and_config_to_run_trader_checks(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""The execution service: the only holder of orders and positions (paper broker; Kite with issue 6).
+"""The execution service: the only holder of orders and positions (paper broker, or the Kite broker in live mode).
 
 Streams in:  ``orders.approved`` (OrderIntent sized by risk), ``ticks.NFO`` and ``ticks.NSE`` (fills and
              marks, read ahead), ``control`` (SQUARE_OFF_ALL, CANCEL_ALL; halts and kills are risk's),
@@ -11,5 +11,5 @@ Files out:   ``artifacts/orders.csv``, ``pnl.csv``, ``signals.csv``, ``logs/even
 
 An intent id is placed at most once, ever: ids seen in orders.csv (all days) are rebuilt at
 start, with the last day's positions and open orders (the journal is the truth; the checkpoint
-is compared and any difference logged). ``trading.mode: live`` exits: the Kite broker is issue 6.
+is compared and any difference logged). ``trading.mode: live`` trades through ``shared.brokers.kite`` (docs/kite.md).
 """

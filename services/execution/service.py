@@ -27,6 +27,7 @@ import msgspec
 
 from services.execution.book import checkpoint_differences, order_entry, position_snapshot
 from services.execution.journal_writer import JournalWriter
+from services.execution.live import LiveExecution
 from services.execution.oms import Oms, OrderMeta, Recovered, recover
 from shared.brokers.base import BrokerEvent, order_event
 from shared.brokers.fill_model import FillConfig
@@ -68,27 +69,20 @@ SNAPSHOT_EVERY_NS: Final = 5 * NS  # event time
 CHECKPOINT_EVERY_S: Final = 3.0  # wall time
 MASTER_RETRY_S: Final = 2.0
 SIGNAL_MEMORY: Final = 20_000  # signal id -> profile, for the orders.csv profile column
-LIVE_NOT_YET: Final = (
-    "execution: trading.mode is 'live', but this service has only the paper broker; "
-    "the Kite broker arrives with issue 6. Run with trading.mode: paper (configs/dev.yaml)."
-)
 
 
-class ExecutionService(Service):
+class ExecutionService(LiveExecution, Service):
     """The only holder of orders and positions (paper broker), and the journals' single writer."""
 
     name = "execution"
 
     def __init__(self, settings: Settings, bus: Bus, *, fill_config: FillConfig | None = None) -> None:
-        if settings.trading.mode == "live":
-            log.error("%s", LIVE_NOT_YET)
-            raise SystemExit(LIVE_NOT_YET)
         super().__init__(settings, bus)
         self.mode = settings.trading.mode
         self.capital = settings.trading.paper_capital
         self.paths = StatePaths.from_settings(settings)
         self.fill_config = fill_config or FillConfig(slippage_ticks=settings.paper.slippage_ticks)
-        self.quote_fills = settings.paper.fill_timing == "last_quote"
+        self.quote_fills = settings.paper.fill_timing == "last_quote" and self.mode != "live"
         self.counters = dict.fromkeys(
             (
                 "intents",
@@ -109,7 +103,19 @@ class ExecutionService(Service):
         )
         self.master: InstrumentsMaster | None = None
         self.oms = Oms()
-        self.broker = self._new_broker()
+        self.live = self.mode == "live"
+        self.broker: Any = self._new_broker()
+        self.order_socket: Any = None
+        self._pending_meta: OrderMeta | None = None
+        self._halt_sent = False
+        self._next_reconcile = 0.0
+        self._drift_seen: tuple[Any, ...] = ()
+        self._drift_acted: tuple[Any, ...] = ()
+        if self.live:  # credentials now: a missing token stops start-up with exit 2 and the file to fix
+            from services.execution.live import build_kite_broker
+
+            self.broker = build_kite_broker(settings)
+            self.broker.journal = self._journal_before_send
         self.journal: JournalWriter | None = None
         self.inbox: Consumer | None = None
         self.market: Consumer | None = None  # orders.approved + the tick streams
@@ -146,7 +152,10 @@ class ExecutionService(Service):
         self.journal = JournalWriter(self.paths)  # takes the locks first: one writer
         rec = recover(self.paths.orders_csv, self.capital)
         self.oms = rec.oms
-        self.broker = self._new_broker(portfolio=rec.state.portfolio)
+        if self.live:
+            self._start_live(rec)
+        else:
+            self.broker = self._new_broker(portfolio=rec.state.portfolio)
         self.journal.trades = rec.state.trades
         self.now = rec.last_ts_ns
         if rec.day is not None:
@@ -204,6 +213,8 @@ class ExecutionService(Service):
             self.now = max(self.now, state["last_event_ns"])
 
     def on_stop(self) -> None:
+        if self.order_socket is not None:
+            self.order_socket.stop()
         if self.market is not None:
             self.market.close()
         if self.journal is None:
@@ -245,6 +256,8 @@ class ExecutionService(Service):
             if isinstance(d.message, Tick):
                 self._on_tick(d.message)
         self.counters["ticks"] += len(ticks)
+        if self.live:
+            self._pump_live()
         self._flush([(self.inbox, inbox), (self.market, approved + ticks)])
 
     def _dispatch(self, d: Delivery) -> None:
@@ -308,6 +321,10 @@ class ExecutionService(Service):
         old = self.book_day
         reason = f"expired: DAY order left open at the close of {old}"
         self._emit(self.broker.cancel_all(self.now, reason, expire=True))
+        if self.live:  # Kite keeps the account: positions carry (NRML/CNC), nothing is re-created
+            self.journal.event("day_roll", self.now, previous=str(old), day=str(day), not_carried=[])
+            self.counters["day_rolls"] += 1
+            return
         carried = [f"{p.symbol}/{p.product.value} {p.quantity}" for p in self.portfolio.open_positions()]
         if carried:
             log.warning(
@@ -344,15 +361,21 @@ class ExecutionService(Service):
             return
         ts = max(self.now, intent.ts_event)
         self._advance(ts)
+        profile = self._profiles.get(intent.signal_id, "") if intent.signal_id else ""
+        self._pending_meta = OrderMeta.of_intent(intent, mode=self.mode, profile=profile)
         try:
             order = self.broker.place(intent, ts)
         except (KiteAlgoError, ValueError) as exc:
             self.counters["intent_errors"] += 1
             log.exception("intent %s could not be placed: %s", intent.intent_id, exc)
             return
+        finally:
+            self._pending_meta = None
         evt = order_event(order, ts)
-        profile = self._profiles.get(intent.signal_id, "") if intent.signal_id else ""
         self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode, profile=profile))
+        if self.live and order.status == OrderStatus.PENDING:
+            self.counters["orders"] += 1  # sent, not acknowledged yet: its row is already on disk
+            return
         if order.status == OrderStatus.REJECTED:
             self.counters["rejected"] += 1
             log.warning("intent %s %s %d %s rejected: %s", intent.intent_id, intent.side, intent.quantity,
@@ -491,6 +514,9 @@ class ExecutionService(Service):
         if rec is None:
             return
         lost = self.broker.adopt(rec.open_orders, rec.strategy_positions)
+        if self.live:  # catch up with Kite, then refuse to trade unless the books agree
+            self._emit(self.broker.pump(self.now, force_poll=True))
+            self._reconcile(startup=True)
         stale = [o for o in lost if o.is_working]
         if stale:
             for order in stale:

@@ -41,8 +41,9 @@ class FeedService(Service):
     def __init__(self, settings: Settings, bus: Bus, source: TickSource | None = None) -> None:
         super().__init__(settings, bus)
         self.source = source or build_source(settings)
-        self.pacer = Pacer(settings.data.speed)
-        self.max_speed = settings.data.speed == "max"
+        live = settings.data.source == "kite"  # live ticks arrive in their own time: never pace them
+        self.pacer = Pacer("max" if live else settings.data.speed)
+        self.max_speed = live or settings.data.speed == "max"
         self.batch_size = settings.data.publish_batch
         self.control: Consumer | None = None
         self.subs = Subscriptions()
@@ -138,13 +139,14 @@ class FeedService(Service):
         self.counters["batches"] += 1
         self.last_event_ns = ticks[-1].ts_event
 
-    def _next(self) -> list[Tick] | None:
-        """The next event-time batch: held over from the last slice, or fresh from the source."""
+    def _next(self, deadline: float) -> list[Tick] | None:
+        """The next event-time batch: held over from the last slice, or fresh from the source
+        ([] when a live source has nothing before ``deadline``)."""
         if self._held is not None:
             ticks, self._held = self._held, None
             return ticks
         ticks = self.source.next_batch()
-        while ticks is not None and not ticks:
+        while ticks is not None and not ticks and time.monotonic() < deadline:
             ticks = self.source.next_batch()
         return ticks
 
@@ -156,10 +158,12 @@ class FeedService(Service):
         out: list[Tick] = []
         deadline = time.monotonic() + MAX_SLEEP_S
         while len(out) < self.batch_size:
-            ticks = self._next()
+            ticks = self._next(deadline)
             if ticks is None:
                 self.finished = True
                 log.info("source finished after %d ticks; idling until stopped", self.counters["ticks"])
+                break
+            if not ticks:
                 break
             if self.source.session_started:
                 if out:  # finish the old session's batch first

@@ -1,4 +1,4 @@
-"""The broker interface the execution service drives: paper today, Kite later (issue 6).
+"""The broker interface the execution service drives: paper (``paper.py``) or Kite (``kite.py``).
 
 A broker takes approved intents as orders, changes and cancels them, and turns market data
 into order updates: every change of an order's state comes back as a ``BrokerEvent`` (the
@@ -53,7 +53,7 @@ def order_event(order: Order, ts_ns: int) -> OrderEvent:
 
 @runtime_checkable
 class Broker(Protocol):
-    """What execution needs from a broker (``PaperBroker`` now; the Kite broker with issue 6)."""
+    """What execution needs from a broker (``PaperBroker``, ``KiteBroker``)."""
 
     def place(self, intent: OrderIntent, ts_ns: int) -> Order:
         """Place an approved intent; a refused one comes back REJECTED with the reason."""

@@ -159,6 +159,15 @@ class Portfolio:
             other.last_price = price
         return pos
 
+    def ensure(self, symbol: str, product: Product, exchange: str = "") -> Position:
+        """The position in (symbol, product), created flat if there is none (reconciliation adopts into it)."""
+        pos = self.positions.get((symbol, product))
+        if pos is None:
+            pos = Position(symbol, product, exchange)
+            self.positions[(symbol, product)] = pos
+            self._by_symbol.setdefault(symbol, []).append(pos)
+        return pos
+
     def charge(self, amount: float) -> None:
         """A charge not tied to a fill (e.g. Zerodha's auto square-off fee)."""
         self.cash -= amount

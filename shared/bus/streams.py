@@ -32,6 +32,7 @@ CONTROL_FEED: Final = f"{PREFIX}control.feed"
 HEALTH: Final = f"{PREFIX}health"
 DEADLETTER: Final = f"{PREFIX}deadletter"
 INSTRUMENTS: Final = f"{PREFIX}instruments"
+ALERTS: Final = f"{PREFIX}alerts"  # things a person must look at (broker drift in live mode)
 
 ALL_TICK_STREAMS: Final = tuple(ticks(x) for x in TICK_EXCHANGES)
 #: What risk and execution follow: the segments orders go to (indices are not tradable).
@@ -51,6 +52,7 @@ ALL_STREAMS: Final = (
     HEALTH,
     DEADLETTER,
     INSTRUMENTS,
+    ALERTS,
 )
 
 # Approximate MAXLEN caps. Ticks and heartbeats are bounded so memory stays flat; order,
@@ -64,6 +66,7 @@ MAXLEN: Final[dict[str, int]] = {
     DEADLETTER: 100_000,
     CONTROL_FEED: 10_000,
     INSTRUMENTS: 10,
+    ALERTS: 10_000,
 }
 
 

@@ -34,6 +34,7 @@ from shared.contracts import (
 )
 from shared.contracts import depth as depth_fields
 from shared.enums import ControlAction, Decision, OrderStatus, Product, ServiceState, Side, SignalKind
+from shared.errors import ConfigError
 from shared.instruments import COLUMNS
 from shared.state.checkpoint import check_state_checkpoint, read_checkpoint, write_checkpoint
 from shared.state.journal import read_events, read_orders, read_pnl, read_signals
@@ -374,9 +375,13 @@ def test_a_new_day_expires_working_orders_and_starts_a_flat_book(
     assert service.book_day == date(2025, 11, 18) and service.broker.open_orders() == []
 
 
-def test_live_mode_exits_with_a_clear_message(monkeypatch: pytest.MonkeyPatch, settings: Settings, bus: Bus) -> None:
+def test_live_mode_without_kite_credentials_stops_naming_the_tokens_file(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, bus: Bus, tmp_path: Path
+) -> None:
     monkeypatch.setenv("KITE_ALGO__TRADING__MODE", "live")
-    with pytest.raises(SystemExit, match="issue 6"):
+    monkeypatch.setenv("KITE_ALGO__KITE__TOKENS_FILE", str(tmp_path / "no_tokens.env"))
+    monkeypatch.delenv("KITE_ACCESS_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match=r"no_tokens\.env"):
         ExecutionService(load_settings(), bus)
 
 

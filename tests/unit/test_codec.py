@@ -41,7 +41,7 @@ def test_order_intent_round_trips_for_any_valid_values(qty: int, price: float, t
 
 
 def test_every_message_type_is_registered_with_a_unique_tag() -> None:
-    assert len(MESSAGE_TYPES) == 12
+    assert len(MESSAGE_TYPES) == 13
     assert all(cls.__struct_config__.tag == tag for tag, cls in MESSAGE_TYPES.items())
 
 

@@ -45,7 +45,8 @@ def build_source(settings: Settings) -> TickSource:
         from services.feed.sources.replay import ReplaySource
 
         return ReplaySource(settings)
-    raise ConfigError(
-        f"data.source={kind!r}: the Kite market-data source arrives with the live-trading work "
-        "(issue 6); use 'sim' or 'replay' for now"
-    )
+    if kind == "kite":
+        from services.feed.sources.kite import KiteSource
+
+        return KiteSource(settings)
+    raise ConfigError(f"data.source={kind!r}: expected sim, replay or kite")

@@ -1,0 +1,97 @@
+"""The feed's ``kite`` source: the real KiteTicker in the feed process against the sandbox, real Redis."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from sandbox.kite.runner import SandboxThread
+from shared.brokers.kite_session import write_tokens
+from shared.bus import codec, streams
+from shared.clock import MARKET_CLOSE, MARKET_OPEN, ns_to_ist
+from tests.conftest import ROOT
+from tests.sandbox.conftest import SESSION_DAY, faults, login, sandbox_config
+
+pytestmark = pytest.mark.slow
+PER_CONNECTION = 40
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxThread]:
+    sb = SandboxThread(sandbox_config(tokens_per_connection=PER_CONNECTION, heartbeat_seconds=0.5)).start()
+    yield sb
+    sb.stop()
+
+
+def _ticks(r: redis.Redis) -> int:
+    return sum(r.xlen(s) for s in streams.ALL_TICK_STREAMS)
+
+
+def _wait(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_kite_feed_spreads_instruments_survives_a_silent_socket_and_stamps_ist(
+    sandbox: SandboxThread, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    kite = login(sandbox)
+    tokens_file = tmp_path / "secrets" / "kite_tokens.env"
+    write_tokens(tokens_file, kite.api_key, kite.access_token)
+    assert stat.S_IMODE(os.stat(tokens_file).st_mode) == 0o600
+    env = {
+        **service_env,
+        "TZ": "America/New_York",  # the host zone must not leak into event times
+        "KITE_ALGO__DATA__SOURCE": "kite",
+        "KITE_ALGO__KITE__API_ROOT": sandbox.root,
+        "KITE_ALGO__KITE__WS_ROOT": sandbox.ws_root,
+        "KITE_ALGO__KITE__TOKENS_FILE": str(tokens_file),
+        "KITE_ALGO__KITE__TOKENS_PER_CONNECTION": str(PER_CONNECTION),
+        "KITE_ALGO__KITE__STALE_SECONDS": "2",
+        "KITE_ALGO__KITE__RECONNECT_MAX_DELAY_SECONDS": "5",
+    }
+    log_path = tmp_path / "feed.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "services.feed"], env=env, cwd=ROOT, stderr=log)
+    r = redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        _wait(lambda: _ticks(r) > 200 or proc.poll() is not None, 30, "ticks from the kite feed")
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        state = requests.get(sandbox.root + "/_sandbox/state", timeout=5).json()["data"]
+        sizes = [c["instruments"] for c in state["connections"]]
+        assert len(sizes) >= 2 and max(sizes) <= PER_CONNECTION  # more instruments than one connection takes
+
+        tick = codec.decode(r.xrevrange(streams.ticks("NFO"), count=1)[0][1])
+        when = ns_to_ist(tick.ts_event)
+        assert when.date() == SESSION_DAY and MARKET_OPEN <= when.time() <= MARKET_CLOSE, when
+        assert r.get(streams.INSTRUMENTS_LATEST)  # the master came from Kite's CSV dump
+
+        faults(sandbox, silence_sockets=True)  # every socket goes silently dead
+        time.sleep(0.5)
+        silenced = _ticks(r)
+        _wait(lambda: len(requests.get(sandbox.root + "/_sandbox/state", timeout=5).json()["data"]["connections"])
+              == len(sizes) and not any(c["silent"] for c in requests.get(
+                  sandbox.root + "/_sandbox/state", timeout=5).json()["data"]["connections"]),
+              30, "the watchdog to replace every silent connection")  # fmt: skip
+        _wait(lambda: _ticks(r) > silenced + 100, 30, "ticks after the reconnect")
+        state = requests.get(sandbox.root + "/_sandbox/state", timeout=5).json()["data"]
+        assert sorted(c["instruments"] for c in state["connections"]) == sorted(sizes)  # resubscribed
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        r.close()
+    text = log_path.read_text()
+    assert "no frame for" in text and kite.access_token not in text
