@@ -232,6 +232,8 @@ IV_MIN: Final = 1e-4  # 0.01% a year: below this a premium has no measurable tim
 IV_MAX: Final = 10.0  # 1000% a year
 IV_PRICE_TOL: Final = 1e-9  # rupees of (undiscounted) premium
 IV_MAX_ITER: Final = 100
+IV_CONVERGED: Final = 1e-14  # |price error| / max(F, K) at which the solver stops
+IV_STEP_TOL: Final = 1e-13  # ... or when a step moves the vol by less than this
 
 
 class ImpliedVolError(KiteAlgoError, ValueError):
@@ -291,18 +293,24 @@ def implied_vol(price: float, forward: float, strike: float, t: float, rate: flo
     if target >= _undiscounted(forward, strike, hi, sqrt_t, is_call)[0]:
         raise AboveMaximumError(f"{what}: premium {target:.4f} needs a vol above {IV_MAX:g}")
     vol = min(max(math.sqrt(2.0 * math.pi / t) * (target - intrinsic) / forward, lo * 2), hi / 2)
+    exact = IV_CONVERGED * max(forward, strike)
     for _ in range(IV_MAX_ITER):
         value, vega = _undiscounted(forward, strike, vol, sqrt_t, is_call)
         diff = value - target
-        if abs(diff) <= IV_PRICE_TOL:
+        if abs(diff) <= exact:
             return vol
         if diff > 0.0:
             hi = vol
         else:
             lo = vol
         step = vol - diff / vega if vega > 0.0 else -1.0
-        vol = step if lo < step < hi else 0.5 * (lo + hi)
-        if hi - lo <= 1e-15 * hi:
+        if lo < step < hi:
+            if abs(step - vol) <= IV_STEP_TOL:
+                return step
+            vol = step
+        else:
+            vol = 0.5 * (lo + hi)
+        if hi - lo <= IV_STEP_TOL:
             return vol
     return vol
 
@@ -347,6 +355,7 @@ def implied_vols(
     guess = np.sqrt(2.0 * np.pi / live_t) * (target - intrinsic) / np.where(f > 0.0, f, 1.0)
     vol = np.clip(guess, 2 * IV_MIN, IV_MAX / 2)
     out = np.full(p.shape, np.nan)
+    exact = IV_CONVERGED * np.maximum(f, k)
     active = ok.copy()
     with np.errstate(all="ignore"):
         top = undiscounted(hi)[0]
@@ -356,12 +365,16 @@ def implied_vols(
                 break
             value, vega = undiscounted(vol)
             diff = value - target
-            done = active & ((np.abs(diff) <= IV_PRICE_TOL) | (hi - lo <= 1e-15 * hi))
+            done = active & ((np.abs(diff) <= exact) | (hi - lo <= IV_STEP_TOL))
             out[done] = vol[done]
             active &= ~done
             hi = np.where(active & (diff > 0.0), vol, hi)
             lo = np.where(active & (diff <= 0.0), vol, lo)
             step = np.where(vega > 0.0, vol - diff / np.where(vega > 0.0, vega, 1.0), -1.0)
-            vol = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+            newton = (step > lo) & (step < hi)
+            small = active & newton & (np.abs(step - vol) <= IV_STEP_TOL)
+            out[small] = step[small]
+            active &= ~small
+            vol = np.where(newton, step, 0.5 * (lo + hi))
         out[active] = vol[active]
     return out

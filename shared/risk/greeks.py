@@ -9,8 +9,9 @@ zero vol: delta 0 or +/-1, no gamma, vega or theta.
 The margin is SPAN-like: the worst loss of the underlying's option positions over 16
 scenarios (the future moves 0, 1/3, 2/3 and all of +/- ``price_scan_pct``, each with IV up
 and down by ``vol_scan``), plus an exposure margin of ``short_option_exposure_pct`` of the
-notional of short options. It approximates what the exchange blocks for option selling; a
-long option's margin is its premium, paid in full, and is not counted here.
+notional of short options, less the value of the long options (their premium is paid in
+full). It approximates what the exchange blocks for option selling; a book of long options
+needs none.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ class OptionBook:
                 exposure += -qty * forward * config.short_option_exposure_pct
         if not qtys:
             return 0.0
+        # long premium is paid in full: credit it (a book of long options needs no margin)
+        long_value = sum(q * p for q, p in zip(qtys, now_values, strict=True) if q > 0)
         f, k, t, v = (np.array(x, dtype=np.float64) for x in (forwards, strikes, ts, vols))
         call, q, value_now = np.array(calls), np.array(qtys, dtype=np.float64), np.array(now_values)
         worst = 0.0
@@ -174,7 +177,7 @@ class OptionBook:
                     value = black76_prices(moved, k, t, np.maximum(v + dv, 0.0), self.rate, call)
                     loss = -float(np.dot(q, value - value_now))
                     worst = max(worst, loss)
-        return worst + exposure
+        return max(0.0, worst - long_value) + exposure
 
 
 def limit_quantity(net: float, per_unit: float, limit: float, requested: int, lot_size: int) -> int:
