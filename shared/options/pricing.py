@@ -264,14 +264,19 @@ def _undiscounted(forward: float, strike: float, vol: float, sqrt_t: float, is_c
     return value, forward * _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1) * sqrt_t
 
 
-def implied_vol(price: float, forward: float, strike: float, t: float, rate: float, is_call: bool) -> float:
-    """The vol at which ``black76`` gives ``price``; an ``ImpliedVolError`` when there is none.
+def _initial_vol(forward: float, strike: float, t: float, otm_value: float) -> float:
+    """Where Newton starts: the vol of maximum vega, sqrt(2 |ln F/K| / T) (Manaster-Koehler),
+    from which Newton on an out-of-the-money price converges monotonically; near the money,
+    the Brenner-Subrahmanyam estimate."""
+    mk = math.sqrt(2.0 * abs(math.log(forward / strike)) / t)
+    bs = math.sqrt(2.0 * math.pi / t) * otm_value / forward
+    return max(mk, bs)
 
-    Newton steps from the Brenner-Subrahmanyam guess, inside a bracket [lo, hi] that each
-    evaluation narrows (the price rises with vol); a step that leaves the bracket (or a flat
-    vega deep out of the money) is replaced by bisection, so it always converges.
-    """
-    what = f"{'call' if is_call else 'put'} K={strike:g} F={forward:g} premium={price:g}"
+
+def _checked_target(
+    what: str, price: float, forward: float, strike: float, t: float, rate: float, is_call: bool
+) -> tuple[float, float]:
+    """(undiscounted premium, intrinsic value); the ``ImpliedVolError`` that says why there is no IV."""
     if not (forward > 0.0 and strike > 0.0 and math.isfinite(price)):
         raise ImpliedVolError(f"{what}: forward, strike and premium must be positive numbers")
     if t <= 0.0:
@@ -285,14 +290,36 @@ def implied_vol(price: float, forward: float, strike: float, t: float, rate: flo
     ceiling = forward if is_call else strike
     if target >= ceiling:
         raise AboveMaximumError(f"{what}: premium {target:.4f} (undiscounted) is at or above its maximum {ceiling:g}")
+    return target, intrinsic
+
+
+def implied_vol(
+    price: float, forward: float, strike: float, t: float, rate: float, is_call: bool, initial: float | None = None
+) -> float:
+    """The vol at which ``black76`` gives ``price``; an ``ImpliedVolError`` when there is none.
+
+    An in-the-money premium is first turned into its out-of-the-money twin by put-call
+    parity. Newton steps from ``_initial_vol``, inside a bracket [lo, hi] that each
+    evaluation narrows (the price rises with vol); a step that leaves the bracket (or a flat
+    vega deep out of the money) is replaced by bisection, so it always converges.
+    ``initial`` (e.g. the IV of the previous tick) is a better start: fewer steps, same answer.
+    """
+    what = f"{'call' if is_call else 'put'} K={strike:g} F={forward:g} premium={price:g}"
+    target, intrinsic = _checked_target(what, price, forward, strike, t, rate, is_call)
     sqrt_t = math.sqrt(t)
+    if intrinsic > 0.0:
+        # In the money: solve for the out-of-the-money twin (put-call parity, same vol), whose
+        # premium is the time value alone and is far better conditioned.
+        target -= intrinsic
+        is_call = not is_call
     lo, hi = IV_MIN, IV_MAX
     value_lo = _undiscounted(forward, strike, lo, sqrt_t, is_call)[0]
     if target <= value_lo:
         return lo  # a time value too small to tell from IV_MIN
     if target >= _undiscounted(forward, strike, hi, sqrt_t, is_call)[0]:
         raise AboveMaximumError(f"{what}: premium {target:.4f} needs a vol above {IV_MAX:g}")
-    vol = min(max(math.sqrt(2.0 * math.pi / t) * (target - intrinsic) / forward, lo * 2), hi / 2)
+    start = initial if initial is not None and initial > 0.0 else _initial_vol(forward, strike, t, target)
+    vol = min(max(start, lo * 2), hi / 2)
     exact = IV_CONVERGED * max(forward, strike)
     for _ in range(IV_MAX_ITER):
         value, vega = _undiscounted(forward, strike, vol, sqrt_t, is_call)
@@ -303,7 +330,8 @@ def implied_vol(price: float, forward: float, strike: float, t: float, rate: flo
             hi = vol
         else:
             lo = vol
-        step = vol - diff / vega if vega > 0.0 else -1.0
+        # Newton on log(price): far out of the money the price is exponential in vol, its log is not
+        step = vol - math.log(value / target) * value / vega if vega > 0.0 and value > 0.0 else -1.0
         if lo < step < hi:
             if abs(step - vol) <= IV_STEP_TOL:
                 return step
@@ -322,6 +350,7 @@ def implied_vols(
     t: npt.ArrayLike,
     rate: npt.ArrayLike,
     is_call: npt.ArrayLike,
+    initial: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """``implied_vol`` over arrays; NaN where a premium has no implied vol (no exception per option).
 
@@ -344,37 +373,56 @@ def implied_vols(
     ceiling = np.where(call, f, k)
     ok = (tt > 0.0) & (f > 0.0) & (k > 0.0) & (target - intrinsic > IV_PRICE_TOL) & (target < ceiling)
 
-    def undiscounted(vol: FloatArray) -> tuple[FloatArray, FloatArray]:
-        sd = vol * sqrt_t
-        d1 = (np.log(f / k) + 0.5 * sd * sd) / sd
-        value = sign * (f * norm_cdf_array(sign * d1) - k * norm_cdf_array(sign * (d1 - sd)))
-        return value, f * _INV_SQRT_2PI * np.exp(-0.5 * d1 * d1) * sqrt_t
-
-    lo = np.full(p.shape, IV_MIN)
-    hi = np.full(p.shape, IV_MAX)
-    guess = np.sqrt(2.0 * np.pi / live_t) * (target - intrinsic) / np.where(f > 0.0, f, 1.0)
-    vol = np.clip(guess, 2 * IV_MIN, IV_MAX / 2)
+    # in the money: the out-of-the-money twin by put-call parity (see implied_vol)
+    itm = intrinsic > 0.0
+    sign = np.where(itm, -sign, sign)
+    target = target - intrinsic
+    safe_f, safe_k = np.where(f > 0.0, f, 1.0), np.where(k > 0.0, k, 1.0)
+    guess = np.maximum(
+        np.sqrt(2.0 * np.abs(np.log(safe_f / safe_k)) / live_t), np.sqrt(2.0 * np.pi / live_t) * target / safe_f
+    )
     out = np.full(p.shape, np.nan)
-    exact = IV_CONVERGED * np.maximum(f, k)
-    active = ok.copy()
+    # Only the options still iterating are computed: most converge in a few Newton steps.
+    idx = np.flatnonzero(ok)
+    f_, k_, sg, st, tg = f[idx], k[idx], sign[idx], sqrt_t[idx], target[idx]
+    exact = IV_CONVERGED * np.maximum(f_, k_)
+
+    def undiscounted(vol: FloatArray) -> tuple[FloatArray, FloatArray]:
+        sd = vol * st
+        d1 = (np.log(f_ / k_) + 0.5 * sd * sd) / sd
+        value = sg * (f_ * norm_cdf_array(sg * d1) - k_ * norm_cdf_array(sg * (d1 - sd)))
+        return value, f_ * _INV_SQRT_2PI * np.exp(-0.5 * d1 * d1) * st
+
     with np.errstate(all="ignore"):
-        top = undiscounted(hi)[0]
-        active &= target < top
+        lo = np.full(idx.shape, IV_MIN)
+        hi = np.full(idx.shape, IV_MAX)
+        floor = tg <= undiscounted(lo)[0]  # a time value too small to tell from IV_MIN (as implied_vol)
+        out[idx[floor]] = IV_MIN
+        keep = ~floor & (tg < undiscounted(hi)[0])  # beyond IV_MAX: no IV (NaN)
+        if initial is not None:  # a warm start (the last tick's IVs); NaN or 0 falls back to the guess
+            warm = np.broadcast_to(np.asarray(initial, dtype=np.float64), p.shape)
+            guess = np.where(np.isfinite(warm) & (warm > 0.0), warm, guess)
+        vol = np.clip(guess[idx], 2 * IV_MIN, IV_MAX / 2)
         for _ in range(IV_MAX_ITER):
-            if not active.any():
+            idx, f_, k_, sg, st, tg, exact, lo, hi, vol = (
+                a[keep] for a in (idx, f_, k_, sg, st, tg, exact, lo, hi, vol)
+            )
+            if not idx.size:
                 break
             value, vega = undiscounted(vol)
-            diff = value - target
-            done = active & ((np.abs(diff) <= exact) | (hi - lo <= IV_STEP_TOL))
-            out[done] = vol[done]
-            active &= ~done
-            hi = np.where(active & (diff > 0.0), vol, hi)
-            lo = np.where(active & (diff <= 0.0), vol, lo)
-            step = np.where(vega > 0.0, vol - diff / np.where(vega > 0.0, vega, 1.0), -1.0)
+            diff = value - tg
+            done = (np.abs(diff) <= exact) | (hi - lo <= IV_STEP_TOL)
+            out[idx[done]] = vol[done]
+            hi = np.where(diff > 0.0, vol, hi)
+            lo = np.where(diff <= 0.0, vol, lo)
+            good = (vega > 0.0) & (value > 0.0)
+            safe_value = np.where(good, value, 1.0)
+            step = np.where(good, vol - np.log(safe_value / tg) * safe_value / np.where(good, vega, 1.0), -1.0)
             newton = (step > lo) & (step < hi)
-            small = active & newton & (np.abs(step - vol) <= IV_STEP_TOL)
-            out[small] = step[small]
-            active &= ~small
+            small = ~done & newton & (np.abs(step - vol) <= IV_STEP_TOL)
+            out[idx[small]] = step[small]
             vol = np.where(newton, step, 0.5 * (lo + hi))
-        out[active] = vol[active]
+            keep = ~(done | small)
+        else:
+            out[idx[keep]] = vol[keep]
     return out

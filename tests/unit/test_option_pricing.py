@@ -162,3 +162,15 @@ def test_simulated_premiums_round_trip_through_the_solver() -> None:
                 assert abs(iv - smile) * 100 <= 0.5 * float(board.tick[slot]) / vega_point + 1e-6, inst.tradingsymbol
                 checked += 1
     assert checked > 50
+
+
+def test_a_warm_start_gives_the_same_vols() -> None:
+    f, t, r = 26_000.0, 6 / 365, 0.06
+    strikes = np.arange(24_000.0, 28_000.0, 100.0)
+    vols = pricing.smile_vol(strikes, f, t, 0.13)
+    prices = pricing.black76_prices(f, strikes, t, vols, r, False)
+    cold = implied_vols(prices, f, strikes, t, r, False)
+    warm = implied_vols(prices, f, strikes, t, r, False, initial=np.where(strikes > 26_000, np.nan, vols * 1.1))
+    np.testing.assert_allclose(warm, cold, rtol=1e-9, equal_nan=True)
+    k, v = float(strikes[5]), float(vols[5])
+    assert implied_vol(float(prices[5]), f, k, t, r, False, initial=0.5) == pytest.approx(v, rel=1e-9)
