@@ -3,7 +3,8 @@
 The ATM short straddle sells NIFTY's ATM CE and PE at 09:20; one leg is stopped out, the other
 closed at the time exit (10:40 here: the test stops the session at 10:50 to stay fast). Checked:
 the journals carry the contract, risk allowed the trades, the charges are the option rate card's
-on the premiums, and the position snapshots carry IV and Greeks while the legs are held.
+on the premiums, and the position snapshots carry IV and Greeks while the legs are held. A
+second straddle on FINNIFTY breaches a net delta limit: risk blocks it and says why.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from shared.sim import calendar
 from shared.state.journal import read_orders
 from tests.e2e.session import SESSION_DAY, TraderRun, session_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 ROOT = Path(__file__).resolve().parents[2]
 STOP_AT = "10:50"
 
@@ -39,7 +40,12 @@ def straddle_config(tmp_path: Path) -> Path:
     cfg["strategy_engine"]["engines"]["options"] = [
         {"name": "atm_short_straddle", "timeframe": "1m",
          "params": {"entry_start": "09:20", "stop_loss_pct": 0.2, "exit_time": "10:40", "underlyings": "NIFTY"}},
+        # FINNIFTY under a delta limit of 5 units: not one lot of either leg fits, risk blocks both
+        {"name": "atm_short_straddle", "timeframe": "1m",
+         "params": {"id": "fin_straddle", "entry_start": "09:20", "stop_loss_pct": 0.05, "exit_time": "10:40",
+                    "underlyings": "FINNIFTY"}},
     ]  # fmt: skip
+    cfg["risk"]["greeks"]["max_abs_delta"] = {"NIFTY": 2000, "FINNIFTY": 5}
     path = tmp_path / "straddle.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -75,7 +81,19 @@ def test_the_straddle_is_sold_one_leg_stopped_the_other_time_exited(redis_url: s
     assert code == 0, run.output()[-3000:]
     r = redis.Redis.from_url(redis_url)
 
-    intents = [m for _, f in r.xrange(streams.ORDER_INTENTS) if isinstance(m := codec.decode(f), OrderIntent)]
+    decided = [codec.decode(f) for _, f in r.xrange(streams.RISK_DECISIONS)]
+    decisions = {m.intent_id: m for m in decided if isinstance(m, RiskDecision)}
+    every_intent = [m for _, f in r.xrange(streams.ORDER_INTENTS) if isinstance(m := codec.decode(f), OrderIntent)]
+
+    # the FINNIFTY straddle breaches its delta limit: both legs blocked, with the reason
+    fin = [i for i in every_intent if i.underlying == "FINNIFTY" and not i.reduce_only]
+    assert sorted(i.option_type for i in fin) == ["CE", "PE"]
+    for i in fin:
+        d = decisions[i.intent_id]
+        assert d.decision == Decision.BLOCK and d.rule == "greeks_delta", d
+        assert "net delta of FINNIFTY would go from" in d.reason and "past the limit +/-5" in d.reason
+
+    intents = [i for i in every_intent if i.underlying == "NIFTY"]
     entries = [i for i in intents if not i.reduce_only]
     exits = {i.symbol: i for i in intents if i.reduce_only}
     assert sorted(i.option_type for i in entries) == ["CE", "PE"], intents
@@ -86,9 +104,6 @@ def test_the_straddle_is_sold_one_leg_stopped_the_other_time_exited(redis_url: s
     reasons = sorted(exits[i.symbol].reason for i in entries)
     assert any("stop" in x and "hit" in x for x in reasons), reasons
     assert any("time exit 10:40" in x for x in reasons), reasons
-    decisions = {
-        m.intent_id: m for _, f in r.xrange(streams.RISK_DECISIONS) if isinstance(m := codec.decode(f), RiskDecision)
-    }
     assert all(decisions[i.intent_id].decision == Decision.ALLOW for i in intents), [
         (d.decision, d.rule, d.reason) for d in decisions.values()
     ]

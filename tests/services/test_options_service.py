@@ -32,7 +32,7 @@ from shared.enums import FeedAction
 from shared.sim.calendar import session_open_ns
 from tests.e2e.session import SESSION_DAY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
