@@ -141,3 +141,35 @@ def test_the_engine_follows_atm_through_feed_subscriptions_and_keeps_what_it_hol
         assert held and max(gaps) <= 60 * NS, f"{entry.symbol}: a gap of {max(gaps) / NS:.0f}s while held"
     moved_away = any(tok not in svc.entry_tokens() for tok in legs)
     assert moved_away, "ATM never left the straddle's strike: the test proves nothing about held contracts"
+
+
+def test_intents_are_sized_in_lots_tagged_with_the_contract_and_split_at_the_freeze_limit(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bus: Bus
+) -> None:
+    from shared.enums import Side
+    from shared.sim.market import SimMarket
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("KITE_ALGO__SERVICES__ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("KITE_ALGO__OPTIONS__LOTS", '{"NIFTY": 30, "BANKNIFTY": 2}')
+    monkeypatch.delenv("KITE_ALGO_CONFIG", raising=False)
+    svc = OptionsService(load_settings(), bus)
+    day = date.fromisoformat(SESSION_DAY)
+    svc.master = SimMarket(1, day).master
+    nifty_ce = svc.master.option("NIFTY", svc.master.nearest_expiry("NIFTY", day), 26_000.0, "CE")
+    bank = svc.master.option("BANKNIFTY", svc.master.nearest_expiry("BANKNIFTY", day), 58_500.0, "PE")
+
+    def raw(inst: object, intent_id: str) -> OrderIntent:
+        return OrderIntent(
+            ts_event=session_open_ns(day), intent_id=intent_id, strategy="atm_short_straddle", engine="options",
+            exchange="NFO", symbol=inst.tradingsymbol, instrument_token=inst.instrument_token,  # type: ignore[attr-defined]
+            side=Side.SELL, underlying="NIFTY",
+        )  # fmt: skip
+
+    big = svc.shape(raw(nifty_ce, "i-1"))
+    assert [(i.intent_id, i.quantity) for i in big] == [("i-1", 1755), ("i-1-2", 195)]  # 30 lots of 65; 1,800 freeze
+    assert all(i.strike == 26_000.0 and i.option_type == "CE" and i.underlying == "NIFTY" for i in big)
+    assert big[0].expiry == nifty_ce.expiry.isoformat()  # type: ignore[union-attr]
+    (small,) = svc.shape(raw(bank, "i-2"))
+    assert small.quantity == 2 * bank.lot_size and small.underlying == "BANKNIFTY" and small.option_type == "PE"
+    assert svc.counters["split_intents"] == 1
