@@ -16,6 +16,7 @@ quantity is above the exchange's freeze limit (``options.freeze_limits``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -45,6 +46,7 @@ class OptionsService(EngineService):
 
     name = "options"
     exchange = "NFO"
+    resubscribe_every_s: float = 30.0
 
     def __init__(self, settings: Settings, bus: Bus) -> None:
         super().__init__(settings, bus)
@@ -57,6 +59,7 @@ class OptionsService(EngineService):
         self.selections: dict[str, OptionSelection] = {}
         self.subscribed: set[int] = set()  # tokens this engine asked the feed for
         self.counters.update(atm_moves=0, subscribe_requests=0, split_intents=0)
+        self._next_full_request = 0.0
 
     # -- the universe -------------------------------------------------------------------------
     def resolve_universe(self, master: InstrumentsMaster, day: date) -> Symbols:
@@ -178,9 +181,16 @@ class OptionsService(EngineService):
         self.sync_subscriptions()
 
     def sync_subscriptions(self) -> None:
-        """Ask the feed for the window and held contracts; drop what is no longer needed."""
+        """Ask the feed for the window and held contracts; drop what is no longer needed.
+
+        Every ``resubscribe_every_s`` the whole wanted set is asked for again (the feed treats
+        a repeated request as a no-op): a restarted feed forgets what it served.
+        """
         wanted = set(self.symbols)
         add, drop = wanted - self.subscribed, self.subscribed - wanted
+        if time.monotonic() >= self._next_full_request:
+            add = wanted
+            self._next_full_request = time.monotonic() + self.resubscribe_every_s
         if not add and not drop:
             return
         now = self.spot_ts or self._last_event_ns

@@ -81,7 +81,12 @@ def test_the_engine_follows_atm_through_feed_subscriptions_and_keeps_what_it_hol
             assert feed.poll() is None, (tmp_path / "feed.err").read_text()[-2000:]
             svc.run_once()
         held_at_end = set(svc.engine.held_symbols()) if svc.engine else set()
-        svc.on_stop()
+        svc.on_stop()  # writes the checkpoint
+        # a restart on the same day carries on with the same universe and feed requests
+        again = OptionsService(load_settings(), bus)
+        again.on_start()
+        assert again.symbols == svc.symbols and again.subscribed == svc.subscribed
+        again.on_stop()
     finally:
         feed.send_signal(signal.SIGTERM)
         feed.wait(30)
