@@ -32,7 +32,6 @@ from shared.options.chain import option_forward
 from shared.options.pricing import ImpliedVolError, black76_prices, greeks, implied_vol, year_fraction
 
 SCAN_FRACTIONS: Final = (0.0, 1 / 3, 2 / 3, 1.0)
-GREEK_NAMES: Final = ("delta", "gamma", "theta", "vega")
 
 
 @dataclass(frozen=True, slots=True)
