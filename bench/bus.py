@@ -23,6 +23,7 @@ from bench.common import FreshRedis, median_of, percentile, save
 from shared.bus import codec, streams
 from shared.bus.redis_bus import Bus, connect
 from shared.clock import wall_ns
+from shared.runtime.service import tune_gc
 from tests.factories import make_tick
 
 NFO = streams.ticks("NFO")
@@ -42,6 +43,7 @@ def feed_publish(n_ticks: int) -> float:
         settings = load_settings()
         feed = FeedService(settings, Bus(connect(srv.url)))
         feed.on_start()
+        tune_gc()  # as Service.run does after on_start
         t0 = time.perf_counter()
         while feed.counters["ticks"] < n_ticks and not feed.finished:
             feed.run_once()
@@ -75,6 +77,7 @@ def consumer_drain(n_ticks: int) -> float:
     with FreshRedis() as srv:
         _prefill(srv.url, n_ticks)
         consumer = Bus(connect(srv.url)).consumer("bench", [NFO], start_id="0", read_ahead=True)
+        tune_gc()  # as Service.run does after on_start
         got = 0
         t0 = time.perf_counter()
         while got < n_ticks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("bench.bus", "bench.options")
+BENCHMARKS = ("bench.bus", "bench.engine_ingest", "bench.pipeline", "bench.options")
 
 
 def main() -> None:

@@ -37,9 +37,9 @@ writes (no datetime per tick); bucket arithmetic runs only when a bar changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import time as dtime
-from typing import Final
+from typing import Any, Final
 
 from shared.clock import IST_OFFSET_NS, MARKET_CLOSE, MARKET_OPEN, NS
 from shared.contracts import Bar, Tick
@@ -282,6 +282,50 @@ class CandleBuilder:
             volume=bar.volume,
             oi=bar.oi,
         )
+
+    # -- state across a restart ------------------------------------------------------------
+    _INSTRUMENT_FIELDS: Final = ("token", "symbol", "day", "open_ns", "close_ns", "start", "end", "floor", "last_ts",
+                                 "open", "high", "low", "close", "volume", "cum", "oi")  # fmt: skip
+    _HIGHER_FIELDS: Final = ("timeframe", "start", "end", "open", "high", "low", "close", "volume", "oi")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The bars in progress (and each instrument's volume baseline) as a JSON-able dict.
+
+        Restored with ``restore``, the first bar after a restart is whole: the ticks replayed
+        after the checkpoint continue it instead of starting a partial one.
+        """
+        return {
+            "timeframes": list(self.timeframes),
+            "instruments": [
+                {
+                    **{f: getattr(st, f) for f in self._INSTRUMENT_FIELDS},
+                    "higher": [{f: getattr(h, f) for f in self._HIGHER_FIELDS} for h in st.higher],
+                }
+                for st in self._by_token.values()
+            ],
+        }
+
+    def restore(self, data: Mapping[str, Any], *, where: str = "candles") -> bool:
+        """Load a ``snapshot``; False (nothing changed) when it was taken with other timeframes."""
+        if list(data.get("timeframes", ())) != list(self.timeframes):
+            return False
+        by_token: dict[int, _Instrument] = {}
+        try:
+            for entry in data["instruments"]:
+                higher = [_HigherBar(tf, length) for tf, length in self._higher]
+                for h, saved in zip(higher, entry["higher"], strict=True):
+                    if saved["timeframe"] != h.timeframe:
+                        raise ValueError(f"higher bar {saved['timeframe']!r} where {h.timeframe!r} was expected")
+                    for f in self._HIGHER_FIELDS[1:]:
+                        setattr(h, f, saved[f])
+                st = _Instrument(int(entry["token"]), str(entry["symbol"]), higher)
+                for f in self._INSTRUMENT_FIELDS[2:]:
+                    setattr(st, f, entry[f])
+                by_token[st.token] = st
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: bad candle state ({exc!r})") from None
+        self._by_token = by_token
+        return True
 
     # -- introspection -----------------------------------------------------------------
     def counters(self) -> dict[str, int]:

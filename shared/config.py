@@ -135,6 +135,18 @@ class PortfolioConfig(Section):
     futures_margin_pct: Annotated[float, Field(gt=0, le=1)] = 0.15
 
 
+class PaperConfig(Section):
+    """How the paper broker fills (docs/paper-broker.md)."""
+
+    # next_tick: a MARKET order fills on the first tick of its instrument at or after the
+    # order (conservative: the price may have moved). last_quote: it fills on arrival against
+    # the freshest quote not older than the intent (what an exchange does within a
+    # millisecond; Kite quotes arrive about once a second).
+    fill_timing: Literal["next_tick", "last_quote"] = "next_tick"
+    # Extra ticks against the trader on every MARKET / SL-M fill.
+    slippage_ticks: Annotated[int, Field(ge=0, le=100)] = 0
+
+
 class RedisConfig(Section):
     url: str = "redis://127.0.0.1:6379/0"
 
@@ -195,6 +207,7 @@ class Settings(BaseSettings):
     strategy_engine: StrategyEngineConfig = StrategyEngineConfig()
     risk: RiskConfig = RiskConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
+    paper: PaperConfig = PaperConfig()
     redis: RedisConfig = RedisConfig()
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()

@@ -146,6 +146,31 @@ def test_read_ahead_entries_stay_pending_and_are_replayed_after_a_restart(bus: B
     assert seen == [make_tick(i).ts_event for i in range(4, 10)]  # nothing lost, nothing twice
 
 
+def test_filtered_streams_limit_the_filter_and_an_intents_symbol_joins_it_for_that_read(
+    bus: Bus, redis_client: redis.Redis
+) -> None:
+    from shared.contracts import OrderIntent
+    from shared.enums import Product, Side
+
+    consumer = bus.consumer("execution", [streams.ORDERS_APPROVED, NFO], start_id="0", symbols=set(),
+                            filtered_streams=[NFO])  # fmt: skip
+    order = OrderIntent(ts_event=1, intent_id="i1", strategy="s", engine="fno", exchange="NFO",
+                        symbol="BANKNIFTY25NOVFUT", instrument_token=2002, side=Side.BUY, quantity=30,
+                        product=Product.MIS)  # fmt: skip
+    bus.publish_many([(NFO, make_tick(0)), (NFO, make_tick(1, symbol="BANKNIFTY25NOVFUT", token=2002)),
+                      (streams.ORDERS_APPROVED, order)])  # fmt: skip
+    got = consumer.read(count=100, block_ms=100)
+    # the intent is never filtered; the tick of its symbol read with it is decoded; the other is not
+    assert [(d.stream, d.message.symbol) for d in got] == [
+        (streams.ORDERS_APPROVED, "BANKNIFTY25NOVFUT"),
+        (NFO, "BANKNIFTY25NOVFUT"),
+    ]
+    consumer.ack(got)
+    assert consumer.pending_count() == 0
+    bus.publish(NFO, make_tick(2, symbol="BANKNIFTY25NOVFUT", token=2002))
+    assert consumer.read(count=10, block_ms=50) == []  # the join lasted one read: the caller owns the filter
+
+
 def test_symbol_filter_skips_other_symbols_undecoded_and_acks_them(bus: Bus, redis_client: redis.Redis) -> None:
     consumer = bus.consumer("execution", [NFO], start_id="0", symbols={b"NIFTY25NOVFUT"})
     bus.publish_many([(NFO, make_tick(i, symbol="BANKNIFTY25NOVFUT", token=2002)) for i in range(5)])

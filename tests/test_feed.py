@@ -79,6 +79,22 @@ def test_sim_feed_publishes_readable_ticks_master_and_universe(
     assert hb.service == "feed" and hb.counters["ticks"] >= 5000
 
 
+def test_a_paced_feed_stamps_ts_init_with_the_wall_time_of_publication(
+    feed_env: Path, bus: Bus, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KITE_ALGO__DATA__SPEED", "600")  # 10 minutes of market a second
+    feed = FeedService(load_settings(), bus)
+    feed.on_start()
+    before = time.time_ns()
+    _run_until(feed, 1000)
+    after = time.time_ns()
+    ticks = _decoded(redis_client, streams.ticks("NSE"))
+    assert ticks and all(before <= t.ts_init <= after for t in ticks)
+    # published when due: the second step's ticks went out ~step_ms/speed after the first's
+    first, later = ticks[0], next(t for t in ticks if t.ts_event > ticks[0].ts_event)
+    assert later.ts_init - first.ts_init >= (later.ts_event - first.ts_event) / 600 * 0.5
+
+
 def test_subscription_requests_start_and_stop_option_ticks(
     feed_env: Path, bus: Bus, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:

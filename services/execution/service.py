@@ -1,7 +1,9 @@
 """The execution loop: approved intents -> paper orders; ticks -> fills; journals, snapshots, checkpoints.
 
-Each slice: read ``control``/``signals``/``instruments``, then ``orders.approved`` (only once
-the instruments master is loaded), then a batch of ticks. Every order change is journaled
+Each slice: read ``control``/``signals``/``instruments``, then ``orders.approved`` and the ticks
+in one read (so an idle wait wakes on either; intents are held back until the instruments
+master is loaded), intents first. With ``paper.fill_timing: last_quote`` a new order fills on
+arrival against its instrument's newest quote. Every order change is journaled
 to orders.csv as it happens; at the end of the slice the results are published
 (``orders.events``, ``fills``, ``positions``), the journals are fsynced, the checkpoints
 written when due, and only then are the inputs acknowledged. A crash before the
@@ -29,7 +31,7 @@ from services.execution.oms import Oms, OrderMeta, Recovered, recover
 from shared.brokers.base import BrokerEvent, order_event
 from shared.brokers.fill_model import FillConfig
 from shared.brokers.orders import Order
-from shared.brokers.paper import STRICT_FILLS, PaperBroker
+from shared.brokers.paper import PaperBroker
 from shared.brokers.positions import Portfolio
 from shared.bus import streams
 from shared.bus.redis_bus import Bus, Consumer, Delivery
@@ -37,13 +39,15 @@ from shared.clock import NS, ist_datetime, ist_day, ist_to_ns, wall_ns
 from shared.config import Settings
 from shared.contracts import (
     ControlCommand,
+    Heartbeat,
     InstrumentsPublished,
     Message,
     OrderIntent,
+    RiskDecision,
     Signal,
     Tick,
 )
-from shared.enums import ControlAction, OrderStatus
+from shared.enums import ControlAction, Decision, OrderStatus, ServiceState
 from shared.errors import DataError, KiteAlgoError
 from shared.instruments import InstrumentsMaster
 from shared.risk.greeks import OptionBook
@@ -56,7 +60,9 @@ from shared.state.trades import TradeBook
 log = logging.getLogger(__name__)
 
 TICK_STREAMS: Final = streams.TRADABLE_TICK_STREAMS
-INBOX_STREAMS: Final = (streams.CONTROL, streams.SIGNALS, streams.INSTRUMENTS)
+# control/signals/instruments act on the book or the journals; risk.decisions and health are
+# journaled to events.jsonl (the decisions that did not simply pass, service state changes).
+INBOX_STREAMS: Final = (streams.CONTROL, streams.SIGNALS, streams.INSTRUMENTS, streams.RISK_DECISIONS, streams.HEALTH)
 TICK_BATCH: Final = 1000
 TICK_BLOCK_MS: Final = 100
 SNAPSHOT_EVERY_NS: Final = 5 * NS  # event time
@@ -74,7 +80,7 @@ class ExecutionService(Service):
 
     name = "execution"
 
-    def __init__(self, settings: Settings, bus: Bus, *, fill_config: FillConfig = STRICT_FILLS) -> None:
+    def __init__(self, settings: Settings, bus: Bus, *, fill_config: FillConfig | None = None) -> None:
         if settings.trading.mode == "live":
             log.error("%s", LIVE_NOT_YET)
             raise SystemExit(LIVE_NOT_YET)
@@ -82,7 +88,8 @@ class ExecutionService(Service):
         self.mode = settings.trading.mode
         self.capital = settings.trading.paper_capital
         self.paths = StatePaths.from_settings(settings)
-        self.fill_config = fill_config
+        self.fill_config = fill_config or FillConfig(slippage_ticks=settings.paper.slippage_ticks)
+        self.quote_fills = settings.paper.fill_timing == "last_quote"
         self.counters = dict.fromkeys(
             (
                 "intents",
@@ -105,11 +112,12 @@ class ExecutionService(Service):
         self.option_book: OptionBook | None = None  # IV and Greeks of option lines in the snapshots
         self.last_prices: dict[str, float] = {}  # futures' last prices: the options' forwards
         self.oms = Oms()
-        self.broker = PaperBroker(capital=self.capital, fill_config=fill_config, used_ids=self.oms.order_ids)
+        self.broker = self._new_broker()
         self.journal: JournalWriter | None = None
         self.inbox: Consumer | None = None
-        self.approved: Consumer | None = None
-        self.ticks: Consumer | None = None
+        self.market: Consumer | None = None  # orders.approved + the tick streams
+        self._waiting: list[Delivery] = []  # approved intents read before the master was loaded
+        self._service_states: dict[str, ServiceState] = {}  # "<service>:<pid>" -> last state seen
         self._clock_symbols: set[bytes] = set()
         self.now = 0  # event time: the newest tick or intent
         self.book_day: date | None = None
@@ -125,18 +133,23 @@ class ExecutionService(Service):
         self._universe: tuple[date | None, list[str], list[str] | None] = (None, [], None)
         self.risk_view: dict[str, Any] = {"halted": False, "killed_symbols": [], "last_command": None}
 
+    def _new_broker(self, master: InstrumentsMaster | None = None, portfolio: Portfolio | None = None) -> PaperBroker:
+        return PaperBroker(
+            master,
+            capital=self.capital,
+            fill_config=self.fill_config,
+            portfolio=portfolio,
+            used_ids=self.oms.order_ids,
+            quote_fills=self.quote_fills,
+        )
+
     # -- start and stop ------------------------------------------------------------------
 
     def on_start(self) -> None:
         self.journal = JournalWriter(self.paths)  # takes the locks first: one writer
         rec = recover(self.paths.orders_csv, self.capital)
         self.oms = rec.oms
-        self.broker = PaperBroker(
-            capital=self.capital,
-            fill_config=self.fill_config,
-            portfolio=rec.state.portfolio,
-            used_ids=self.oms.order_ids,
-        )
+        self.broker = self._new_broker(portfolio=rec.state.portfolio)
         self.journal.trades = rec.state.trades
         self.now = rec.last_ts_ns
         if rec.day is not None:
@@ -145,12 +158,21 @@ class ExecutionService(Service):
         self._to_adopt = rec
         self._load_master(streams.INSTRUMENTS_LATEST)
         self.inbox = self.bus.consumer(streams.group(self.name), list(INBOX_STREAMS), start_id="0")
-        self.approved = self.bus.consumer(streams.group(self.name), [streams.ORDERS_APPROVED], start_id="0")
-        # Ticks from now on (a first start does not replay the capped history; a restart gets its
-        # pending ones back). Only symbols with orders or positions, plus the futures as a clock,
-        # are decoded: the rest are acknowledged unread.
-        self.ticks = self.bus.consumer(
-            streams.group(self.name), list(TICK_STREAMS), start_id="$", read_ahead=True, symbols=set()
+        # One consumer for approved intents and ticks, so the idle wait wakes on either. Intents
+        # are read from the start of the stream (a first start takes what risk approved while it
+        # was down), ticks from now on (a first start does not replay the capped history; a restart
+        # gets its pending ones back). Only the ticks of symbols with orders or positions, plus
+        # the futures as a clock, are decoded (every symbol's with quote fills): the rest are
+        # acknowledged unread.
+        group = streams.group(self.name)
+        self.inbox.ensure_group(streams.ORDERS_APPROVED, "0")
+        self.market = self.bus.consumer(
+            group,
+            [streams.ORDERS_APPROVED, *TICK_STREAMS],
+            start_id="$",
+            read_ahead=True,
+            symbols=set(),
+            filtered_streams=TICK_STREAMS,
         )
         log.info(
             "recovered from %s: %d rows, day %s, %d position(s), %d open order(s), %d intent id(s) seen",
@@ -185,8 +207,8 @@ class ExecutionService(Service):
             self.now = max(self.now, state["last_event_ns"])
 
     def on_stop(self) -> None:
-        if self.ticks is not None:
-            self.ticks.close()
+        if self.market is not None:
+            self.market.close()
         if self.journal is None:
             return
         try:
@@ -199,25 +221,34 @@ class ExecutionService(Service):
     # -- the loop --------------------------------------------------------------------------
 
     def run_once(self) -> None:
-        assert self.inbox is not None and self.approved is not None and self.ticks is not None
+        assert self.inbox is not None and self.market is not None
         inbox = self.inbox.read(count=200, block_ms=None)
         for d in inbox:
             self._dispatch(d)
-        approved: list[Delivery] = []
         if self.master is None:
             self._retry_master()
-        else:
-            approved = self.approved.read(count=200, block_ms=None)
-            for d in approved:
-                self._dispatch(d)
-        busy = bool(inbox or approved)
-        self.ticks.symbols = self._tick_symbols()
-        ticks = self.ticks.read(count=TICK_BATCH, block_ms=None if busy else TICK_BLOCK_MS)
+        self.market.symbols = None if self.quote_fills else self._tick_symbols()
+        ready = bool(inbox) or (bool(self._waiting) and self.master is not None)
+        got = self.market.read(count=TICK_BATCH, block_ms=None if ready else TICK_BLOCK_MS)
+        approved = [d for d in got if d.stream == streams.ORDERS_APPROVED]
+        ticks = [d for d in got if d.stream != streams.ORDERS_APPROVED] if approved else got
+        if approved or self._waiting:
+            if self.master is None:
+                # Intents wait (pending, unacknowledged) until the instruments master is loaded.
+                self._waiting += approved
+                approved = []
+            else:
+                approved, self._waiting = self._waiting + approved, []
+        for d in approved:
+            self._dispatch(d)
+        if approved and self._outbox:  # the orders' events and fills go out before the ticks are worked
+            self.bus.publish_many(self._outbox)
+            self._outbox = []
         for d in ticks:
             if isinstance(d.message, Tick):
                 self._on_tick(d.message)
         self.counters["ticks"] += len(ticks)
-        self._flush([(self.inbox, inbox), (self.approved, approved), (self.ticks, ticks)])
+        self._flush([(self.inbox, inbox), (self.market, approved + ticks)])
 
     def _dispatch(self, d: Delivery) -> None:
         msg = d.message
@@ -229,6 +260,10 @@ class ExecutionService(Service):
             self._on_strategy_signal(msg)
         elif isinstance(msg, InstrumentsPublished):
             self._load_master(msg.key)
+        elif isinstance(msg, RiskDecision):
+            self._on_risk_decision(msg)
+        elif isinstance(msg, Heartbeat):
+            self._on_heartbeat(msg)
         else:
             log.warning("ignoring a %s on %s", type(msg).__name__, d.stream)
 
@@ -283,9 +318,7 @@ class ExecutionService(Service):
                 "day roll %s -> %s: paper books start each day flat; not carried: %s", old, day, ", ".join(carried)
             )
         self.journal.event("day_roll", self.now, previous=str(old), day=str(day), not_carried=carried)
-        self.broker = PaperBroker(
-            self.master, capital=self.capital, fill_config=self.fill_config, used_ids=self.oms.order_ids
-        )
+        self.broker = self._new_broker(self.master)
         self.oms.forget_finished(())
         self.journal.trades = TradeBook()
         self._last_snapshot_ns = -SNAPSHOT_EVERY_NS
@@ -335,6 +368,25 @@ class ExecutionService(Service):
         else:
             self.counters["orders"] += 1
         self._emit([BrokerEvent(evt)])
+        if self.quote_fills:
+            self._emit(self.broker.fill_on_arrival(order, intent.ts_event))
+
+    def _on_risk_decision(self, d: RiskDecision) -> None:
+        """BLOCK, REDUCE and HALT_SESSION go to events.jsonl (an ALLOW shows as the order itself)."""
+        assert self.journal is not None
+        if d.decision != Decision.ALLOW:
+            self.journal.event("risk", d.ts_event, intent_id=d.intent_id, symbol=d.symbol, decision=d.decision.value,
+                               quantity=d.quantity, requested_quantity=d.requested_quantity, rule=d.rule,
+                               reason=d.reason)  # fmt: skip
+
+    def _on_heartbeat(self, hb: Heartbeat) -> None:
+        """A service's state change (starting, running, stopping...) goes to events.jsonl."""
+        assert self.journal is not None
+        key = f"{hb.service}:{hb.pid}"
+        if self._service_states.get(key) != hb.state:
+            self._service_states[key] = hb.state
+            self.journal.event("service", self.now or hb.ts_event, service=hb.service, pid=hb.pid,
+                               state=hb.state.value, detail=hb.detail[:200])  # fmt: skip
 
     def _on_control(self, cmd: ControlCommand) -> None:
         assert self.journal is not None

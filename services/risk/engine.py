@@ -326,6 +326,10 @@ class RiskEngine:
         return decision
 
     def _outputs(self, intent: OrderIntent, decision: RiskDecision) -> list[Out]:
+        if not decision.ts_init:  # the pure rules have no wall clock: stamp it here, kept and published alike
+            decision = msgspec.structs.replace(decision, ts_init=wall_ns())
+            if intent.intent_id in self.state.decisions:
+                self.state.decisions[intent.intent_id] = decision
         out: list[Out] = [(streams.RISK_DECISIONS, decision)]
         kind = decision.decision
         if kind in (Decision.ALLOW, Decision.REDUCE):

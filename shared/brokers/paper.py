@@ -85,9 +85,14 @@ class PaperBroker:
         portfolio: Portfolio | None = None,
         rates: Sequence[RateCard] = ZERODHA_RATES,
         used_ids: set[str] | None = None,
+        quote_fills: bool = False,
     ) -> None:
         self.master = master
         self.fill_config = fill_config
+        #: ``paper.fill_timing: last_quote``: keep each instrument's newest tick and fill new
+        #: orders against it on arrival (``fill_on_arrival``).
+        self.quote_fills = quote_fills
+        self._quotes: dict[int, Tick] = {}
         self.rates = rates
         self.portfolio = portfolio if portfolio is not None else Portfolio(capital)
         self.orders: dict[str, Order] = {}
@@ -333,6 +338,8 @@ class PaperBroker:
         ts = tick.ts_event
         if tick.last_price > 0:
             self.portfolio.mark(tick.symbol, tick.last_price)
+        if self.quote_fills:
+            self._quotes[tick.instrument_token] = tick
         events: list[BrokerEvent] = []
         if ts >= self._next_clock_ns:
             events += self._on_clock(ts)
@@ -343,8 +350,22 @@ class PaperBroker:
 
     on_market_data = on_tick
 
-    def _match(self, working: list[Order], tick: Tick) -> list[BrokerEvent]:
-        ts = tick.ts_event
+    def fill_on_arrival(self, order: Order, not_before_ns: int) -> list[BrokerEvent]:
+        """Match a just-placed order against its instrument's newest quote (``quote_fills``).
+
+        Only a quote at or after ``not_before_ns`` (the intent's event time: the market the
+        strategy decided on, or newer) counts; without one the order waits for the next tick.
+        The fills carry the order's time. SL / SL-M orders are left to the ticks.
+        """
+        if not (self.quote_fills and order.is_working and order.order_type in (OrderType.MARKET, OrderType.LIMIT)):
+            return []
+        quote = self._quotes.get(order.instrument_token)
+        if quote is None or quote.ts_event < not_before_ns:
+            return []
+        return self._match([order], quote, ts=order.ts_created)
+
+    def _match(self, working: list[Order], tick: Tick, ts: int | None = None) -> list[BrokerEvent]:
+        ts = tick.ts_event if ts is None else ts
         book = BookSnapshot.from_tick(tick)
         events: list[BrokerEvent] = []
         for order in list(working):

@@ -127,6 +127,7 @@ class Bus:
         start_id: str = "$",
         read_ahead: bool = False,
         symbols: set[bytes] | None = None,
+        filtered_streams: Sequence[str] | None = None,
     ) -> Consumer:
         return Consumer(
             self,
@@ -136,6 +137,7 @@ class Bus:
             start_id=start_id,
             read_ahead=read_ahead,
             symbols=symbols,
+            filtered_streams=filtered_streams,
         )
 
     def dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, group: str) -> None:
@@ -175,12 +177,18 @@ class Consumer:
         start_id: str = "$",
         read_ahead: bool = False,
         symbols: set[bytes] | None = None,
+        filtered_streams: Sequence[str] | None = None,
     ) -> None:
         self.bus = bus
         self.read_ahead = read_ahead
         #: When set, entries whose plain ``symbol`` field is not in it are skipped undecoded
         #: (and acknowledged with the next ``ack``): a tick consumer filters by its universe.
         self.symbols = symbols
+        #: The streams the symbol filter applies to (None: all): one consumer can block on
+        #: order intents and ticks at once and filter only the ticks. The symbols of the
+        #: unfiltered entries join the filter for the rest of the read (streams are read in
+        #: the order given): the ticks that arrive with a new order's intent are decoded.
+        self.filtered_streams = None if filtered_streams is None else frozenset(filtered_streams)
         self._skipped: dict[str, list[bytes]] = {}
         self.redis = bus.redis
         self.group = group
@@ -235,6 +243,7 @@ class Consumer:
         resp = self._xreadgroup(count, None if replaying else block_ms)
         out: list[Delivery] = []
         bad: dict[str, list[bytes]] = {}
+        joined: set[bytes] = set()  # symbols of unfiltered entries read so far (see filtered_streams)
         for raw_stream, entries in resp or ():
             stream = raw_stream.decode() if isinstance(raw_stream, bytes) else raw_stream
             if self._cursor.get(stream) != ">" and not entries:
@@ -244,6 +253,12 @@ class Consumer:
             decode_flat = codec.decode_flat
             append = out.append
             wanted = self.symbols
+            only = self.filtered_streams
+            if wanted is not None and only is not None and stream not in only:
+                wanted = None
+                joined.update(flat[3] for _, flat in entries if flat is not None and len(flat) == 8)
+            elif joined and wanted is not None:
+                wanted = wanted | joined
             skipped = self._skipped.setdefault(stream, []) if wanted is not None else []
             for entry_id, flat in entries:
                 if flat is None:  # pending entry trimmed away from the stream

@@ -312,7 +312,7 @@ class EngineService(Service):
 
     def write_checkpoint(self) -> None:
         """Write ``artifacts/checkpoints/engine_<name>.json`` atomically (the previous one -> ``.bak``)."""
-        write_checkpoint(self.checkpoint_path, self.checkpoint_data())
+        write_checkpoint(self.checkpoint_path, self.checkpoint_data(), compact=True)
         self.counters["checkpoints"] += 1
         self._last_checkpoint = time.monotonic()
 
@@ -452,6 +452,7 @@ class EngineService(Service):
         universe = self.symbols
         boundary = self._boundary_ns
         skipped = 0
+        intents = 0
         inside: list[bytes] = []  # replayed entries the restored checkpoint already contains
         for d in deliveries:
             if self._skip_upto is not None:
@@ -473,14 +474,20 @@ class EngineService(Service):
             res = on_tick(tick)
             if res:
                 out.extend(res)
+                if any(isinstance(m, OrderIntent) for m in res):
+                    # an order goes out now, not after the rest of the batch (latency); still
+                    # acknowledged only after the checkpoint that contains it
+                    intents += self.publish(out)
+                    out = []
         if inside:
             self.bus.redis.xack(self.stream, self.group, *inside)  # their effect is durable already
             self.counters["replay_skipped"] += len(inside)
             if len(inside) == len(deliveries):
-                return 0
+                return intents
         self._last_entry_id = deliveries[-1].entry_id
         self._unacked.extend(d.entry_id for d in deliveries[len(inside) :])
-        intents = self.publish(out) if out else 0
+        if out:
+            intents += self.publish(out)
         c = self.counters
         c["ticks"] += len(deliveries) - len(inside)
         c["skipped"] += skipped

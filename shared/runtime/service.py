@@ -8,6 +8,7 @@ current slice, so effects are acknowledged and nothing is left half done.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -24,6 +25,23 @@ from shared.errors import ConfigError, DataError
 from shared.runtime.logging import setup_logging
 
 log = logging.getLogger(__name__)
+
+#: Generation thresholds for the hot loops (CPython's default is 700, 10, 10). A tick allocates
+#: a few tracked containers that reference counting frees at once, so the default runs a
+#: young-generation collection every few hundred ticks, and full ones scan every start-up
+#: object. Measured in bench/bus.py: a consumer spends about 25% less CPU per tick.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Move what start-up built out of the collector's sight and collect young objects rarely.
+
+    Called once a service's state is loaded (``Service.run`` does it after ``on_start``).
+    Cyclic garbage still gets collected, only less often; the memory it holds meanwhile is small.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Service:
@@ -58,6 +76,7 @@ class Service:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.on_start()
+        tune_gc()
         self.state = ServiceState.RUNNING
         self.heartbeat(force=True)
         try:

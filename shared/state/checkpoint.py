@@ -25,6 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 from shared.brokers.positions import Portfolio
 from shared.errors import DataError
 from shared.state.recovery import OrderState
@@ -104,16 +106,24 @@ def _rotate_backup(target: Path) -> None:
     os.replace(tmp, bak)
 
 
-def write_checkpoint(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
-    """Write ``data`` as the checkpoint at ``path`` (atomic; the previous good one becomes ``.bak``)."""
+def write_checkpoint(path: str | os.PathLike[str], data: Mapping[str, Any], *, compact: bool = False) -> None:
+    """Write ``data`` as the checkpoint at ``path`` (atomic; the previous good one becomes ``.bak``).
+
+    By default indented JSON, refusing NaN and infinity. ``compact=True`` (an engine's state,
+    written while ticks wait) encodes with msgspec, about 50x faster, on one line; msgspec
+    writes NaN as null, so the caller must have none (``dump_slots`` turns them into None).
+    """
     target = Path(path)
     try:
-        text = json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    except (TypeError, ValueError) as exc:
+        if compact:
+            raw = msgspec.json.encode(data)
+        else:
+            raw = json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError, msgspec.EncodeError) as exc:
         raise ValueError(f"{target}: checkpoint data is not JSON-serialisable: {exc}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     _rotate_backup(target)
-    atomic_write_bytes(target, text.encode())
+    atomic_write_bytes(target, raw + b"\n")
 
 
 def _load(path: Path) -> dict[str, Any]:

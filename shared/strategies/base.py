@@ -189,6 +189,9 @@ class Strategy:
     name: ClassVar[str] = ""
     playbook: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, ParamValue]] = {}
+    #: True: the engine calls ``on_tick`` on every tick of the symbol, flat or not (a strategy
+    #: that enters on ticks); False (default): only while it holds a position there.
+    ticks_when_flat: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from shared.strategies.atm_short_straddle import AtmShortStraddle
 from shared.strategies.base import Strategy
 from shared.strategies.ema20_50_intraday import Ema2050Intraday
 from shared.strategies.fno_intraday_trend import FnoIntradayTrend
+from shared.strategies.tick_probe import TickProbe
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 
@@ -59,3 +60,4 @@ def build_strategies(specs: Iterable[StrategySpec], *, where: str = "strategy_en
 register(Ema2050Intraday)
 register(FnoIntradayTrend)
 register(AtmShortStraddle)
+register(TickProbe)

@@ -6,7 +6,6 @@ from shared.trading.records import (
     equity_tag,
     intent_id,
     signal_id,
-    signal_row,
 )
 from shared.trading.resolution import RESOLUTIONS, Proposal, resolve
 
@@ -20,5 +19,4 @@ __all__ = [
     "intent_id",
     "resolve",
     "signal_id",
-    "signal_row",
 ]

@@ -8,7 +8,7 @@ Redis, no I/O, no wall clock (``clock`` only stamps ``ts_init`` when a service p
 Per tick: the candle builder folds it; the bars it closes are grouped by (instrument,
 event time) and, per group, every indicator series is updated FIRST and only then the
 strategies run, so a 5m strategy at 09:30 sees the 15m bar that also ended at 09:30.
-Then, if a strategy holds a position on the instrument, its ``on_tick`` checks stops,
+Then, if a strategy holds a position on the instrument (or sets ``ticks_when_flat``), its ``on_tick`` checks stops,
 targets and the time exit. Decisions are settled per symbol by
 ``shared.trading.resolution`` and published; the strategies commit only what was taken.
 
@@ -17,6 +17,7 @@ docs/strategies.md has the rules in full (ids, tags, context labels, restart).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
@@ -134,6 +135,7 @@ class TradingEngine:
         # levels inline and calls them only when one is reached (most ticks reach none)
         self._plain_tick = {s.id: type(s).on_tick is Strategy.on_tick for s in self.strategies}
         self._entry_tokens: frozenset[int] | None = None  # None: every token may be entered
+        self._flat_tickers = any(s.ticks_when_flat for s in self.strategies)
         self._midnight_ns = 0
         self._ticks = 0
         self._day = -1
@@ -192,7 +194,9 @@ class TradingEngine:
             self._advance_day(tick.ts_event)
         bars = self._candles.on_tick(tick)
         out = self._process_bars(bars, emit=True) if bars else []
-        if token in self._open:
+        if token in self._open or (
+            self._flat_tickers and (self._entry_tokens is None or token in self._entry_tokens)
+        ):
             out.extend(self._tick_decisions(token, self._symbols[token], tick))
         return out
 
@@ -285,8 +289,9 @@ class TradingEngine:
         for s in self.strategies:
             pos = s.state.positions.get(info.symbol)
             if pos is None:
-                continue
-            if self._plain_tick[s.id]:
+                if not s.ticks_when_flat:
+                    continue
+            elif self._plain_tick[s.id]:
                 # the tests of Strategy.tick_exit, inline, only to skip the call when nothing is reached
                 d = 1 if pos.side == "LONG" else -1
                 if not (
@@ -485,13 +490,14 @@ class TradingEngine:
     def snapshot(self) -> dict[str, Any]:
         """Indicators, strategy states and counters as a JSON-able dict (no NaN).
 
-        Candles in progress are not kept: after ``restore`` the first bar of each
-        instrument is built from the ticks that arrive from then on.
+        The candles in progress are kept too, so the first bar after a restart is whole
+        (the ticks replayed after the checkpoint continue it).
         """
         return {
             "format": SNAPSHOT_FORMAT,
             "engine": self.name,
             "day": self._day,
+            "candles": self._candles.snapshot(),
             "series": [
                 {"token": token, "timeframe": tf, "state": dump_slots(series)}
                 for (token, tf), series in self._series.items()
@@ -536,21 +542,28 @@ class TradingEngine:
         self._midnight_ns = self._day * DAY_NS - IST_OFFSET_NS if self._day >= 0 else 0
         self._next_day_ns = self._midnight_ns + DAY_NS if self._day >= 0 else 0
         self._candles = CandleBuilder(self.timeframes or ("1m",))
+        candles = data.get("candles")  # absent in checkpoints written before the candles were kept
+        if candles is None or not self._candles.restore(candles, where=f"{where} candles"):
+            notes.append("candles in progress not restored: the first bar of each instrument may be partial")
         self._recount_open()
         return notes
 
 
 # -- plain state of __slots__ objects (the indicators) -----------------------------------------
-def _slot_names(cls: type) -> list[str]:
+@functools.cache
+def _slot_names(cls: type) -> tuple[str, ...]:
     names: list[str] = []
     for klass in reversed(cls.__mro__):
         slots = klass.__dict__.get("__slots__", ())
         names.extend([slots] if isinstance(slots, str) else slots)
-    return names
+    return tuple(names)
+
+
+_PLAIN: Final = (str, int, float, list, dict, tuple, deque, type(None))
 
 
 def _is_slotted(value: object) -> bool:
-    return not isinstance(value, str | int | float | list | dict | tuple | deque) and hasattr(type(value), "__slots__")
+    return not isinstance(value, _PLAIN) and hasattr(type(value), "__slots__")
 
 
 def dump_slots(obj: object) -> dict[str, Any]:

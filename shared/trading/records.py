@@ -11,9 +11,7 @@ from __future__ import annotations
 from hashlib import blake2b
 from typing import Final
 
-from shared.clock import ns_to_iso_utc
-from shared.contracts import Signal
-from shared.indicators import SIGNAL_KEYS, IndicatorValues
+from shared.indicators import IndicatorValues
 from shared.state.formats import SIGNALS_COLUMNS
 
 #: The seed's ``signals.csv`` columns, in order (defined with the journal formats).
@@ -81,23 +79,3 @@ def vol_regime(atr_ratio: float | None) -> str:
 
 
 # -- the journal row -------------------------------------------------------------------------
-def signal_row(signal: Signal) -> dict[str, object]:
-    """A Signal as the ``signals.csv`` columns (``SIGNALS_CSV_COLUMNS`` order); None where unknown."""
-    ind = signal.indicators
-    row: dict[str, object] = {
-        "timestamp": ns_to_iso_utc(signal.ts_event),
-        "signal_id": signal.signal_id,
-        "logical": signal.logical,
-        "symbol": signal.symbol,
-        "price": signal.price,
-        "signal": str(signal.signal),
-        "tf": signal.timeframe,
-        "reason": signal.reason,
-        "profile": ind.get("profile"),
-        "mode": ind.get("mode"),
-        "confidence": signal.confidence,
-    }
-    for key in ("trend_context", "vol_regime", "htf_trend", "playbook", "setup_type", *SIGNAL_KEYS):
-        row[key] = ind.get(key)
-    row["strategy"] = signal.strategy
-    return row

@@ -12,6 +12,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 
@@ -21,9 +22,18 @@ from shared.bus import codec, streams
 from shared.bus.redis_bus import Bus
 from shared.clock import ist_datetime, ist_to_ns
 from shared.config import Settings, load_settings
-from shared.contracts import ControlCommand, Message, OrderIntent, Signal, Tick
+from shared.contracts import (
+    ControlCommand,
+    Heartbeat,
+    InstrumentsPublished,
+    Message,
+    OrderIntent,
+    RiskDecision,
+    Signal,
+    Tick,
+)
 from shared.contracts import depth as depth_fields
-from shared.enums import ControlAction, OrderStatus, Product, Side, SignalKind
+from shared.enums import ControlAction, Decision, OrderStatus, Product, ServiceState, Side, SignalKind
 from shared.instruments import COLUMNS
 from shared.state.checkpoint import check_state_checkpoint, read_checkpoint, write_checkpoint
 from shared.state.journal import read_events, read_orders, read_pnl, read_signals
@@ -246,6 +256,62 @@ def test_a_restart_restores_a_stop_order_and_trusts_the_journal_over_the_checkpo
         assert stop.status == OrderStatus.FILLED and pos.quantity == 0
     finally:
         second.on_stop()
+
+
+def test_last_quote_fills_an_intent_in_the_slice_it_arrives_and_slippage_comes_from_the_config(
+    settings: Settings, bus: Bus, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KITE_ALGO__PAPER__FILL_TIMING", "last_quote")
+    monkeypatch.setenv("KITE_ALGO__PAPER__SLIPPAGE_TICKS", "1")
+    svc = started(load_settings(), bus)
+    try:
+        send(bus, (streams.ticks("NSE"), tick(at(9, 30), EQ, 1_500.0)))  # no order yet: still kept as the quote
+        drain(svc)
+        send(bus, (streams.ORDERS_APPROVED, intent("q", quantity=5, inst=EQ)))
+        svc.run_once()  # one slice: placed and filled, no tick needed
+        (fill,) = read(redis_client, streams.FILLS)
+        assert (fill.fill_id, fill.quantity, fill.price) == ("P-q-1", 5, 1_500.2)  # best ask 1500.1 + 1 tick
+    finally:
+        svc.on_stop()
+
+
+def test_intents_read_before_the_instruments_master_wait_for_it_and_are_then_placed(
+    settings: Settings, bus: Bus, redis_client: redis.Redis
+) -> None:
+    redis_client.delete(streams.INSTRUMENTS_LATEST)
+    svc = started(settings, bus)
+    try:
+        send(bus, (streams.ORDERS_APPROVED, intent("w")))
+        drain(svc)
+        assert read(redis_client, streams.ORDER_EVENTS) == []
+        assert redis_client.xpending(streams.ORDERS_APPROVED, streams.group("execution"))["pending"] == 1
+        redis_client.set("instruments:2025-11-17", MASTER_CSV)
+        send(bus, (streams.INSTRUMENTS, InstrumentsPublished(ts_event=at(9, 0), day="2025-11-17",
+                                                             key="instruments:2025-11-17", count=2)))  # fmt: skip
+        drain(svc)
+        assert [(e.order_id, e.status) for e in read(redis_client, streams.ORDER_EVENTS)] == [("P-w", OrderStatus.OPEN)]
+        assert redis_client.xpending(streams.ORDERS_APPROVED, streams.group("execution"))["pending"] == 0
+    finally:
+        svc.on_stop()
+
+
+def test_risk_blocks_and_service_state_changes_are_journaled_to_events_jsonl(
+    service: ExecutionService, bus: Bus, paths: StatePaths
+) -> None:
+    block = RiskDecision(ts_event=at(9, 31), intent_id="b1", symbol="NIFTY25NOVFUT", decision=Decision.BLOCK,
+                         quantity=0, requested_quantity=65, reason="max_daily_loss: session halted",
+                         rule="max_daily_loss")  # fmt: skip
+    allow = msgspec.structs.replace(block, intent_id="a1", decision=Decision.ALLOW, quantity=65, rule="passed")
+    states = (ServiceState.STARTING, ServiceState.RUNNING, ServiceState.RUNNING, ServiceState.STOPPING)
+    beats = [Heartbeat(ts_event=at(9, 30), service="fno", pid=7, state=state) for state in states]
+    send(bus, (streams.RISK_DECISIONS, block), (streams.RISK_DECISIONS, allow), *((streams.HEALTH, hb) for hb in beats))
+    drain(service)
+    events = read_events(paths.events_log)
+    risk = [e for e in events if e["event"] == "risk"]
+    assert [(e["intent_id"], e["decision"], e["rule"]) for e in risk] == [("b1", "BLOCK", "max_daily_loss")]
+    assert risk[0]["reason"] == "max_daily_loss: session halted"
+    states = [e["state"] for e in events if e["event"] == "service" and e["service"] == "fno"]
+    assert states == ["STARTING", "RUNNING", "STOPPING"]  # changes only, not every heartbeat
 
 
 def test_square_off_all_flattens_and_the_round_trip_reaches_pnl_csv(

@@ -129,6 +129,27 @@ def test_tick_older_than_the_order_does_not_fill_it(broker: PaperBroker) -> None
     assert fills_of(broker.on_tick(book(at(9, 30)))) == [(24_500.05, 65)]
 
 
+def test_quote_fills_fill_a_new_order_on_arrival_at_the_freshest_quote_not_older_than_the_intent() -> None:
+    b = PaperBroker(InstrumentsMaster.from_csv_text(MASTER_CSV), capital=CAPITAL, quote_fills=True)
+    b.on_tick(book(at(9, 29, 59), last=24_400.0))  # older than the intent: not used
+    stale = b.place(intent("old"), at(9, 30))
+    assert b.fill_on_arrival(stale, at(9, 30)) == [] and stale.status == OrderStatus.OPEN
+    b.on_tick(book(at(9, 30), last=24_500.0))  # the quote the strategy decided on fills the waiting one
+    assert stale.status == OrderStatus.FILLED
+    order = b.place(intent("new", quantity=130, ts_event=at(9, 30)), at(9, 30, 0.5))
+    events = b.fill_on_arrival(order, at(9, 30))
+    assert fills_of(events) == [(24_500.05, 65), (24_500.1, 65)]
+    assert [e.fill.ts_event for e in events if e.fill] == [at(9, 30, 0.5)] * 2  # at the order's time
+    sl = b.place(intent("sl", Side.SELL, order_type="SL-M", trigger_price=24_000.0), at(9, 30, 0.5))
+    assert b.fill_on_arrival(sl, at(9, 30)) == []  # stops wait for the ticks
+
+
+def test_without_quote_fills_nothing_fills_on_arrival(broker: PaperBroker) -> None:
+    broker.on_tick(book(at(9, 30)))
+    order = broker.place(intent("i1"), at(9, 30))
+    assert broker.fill_on_arrival(order, at(9, 30)) == [] and order.status == OrderStatus.OPEN
+
+
 def test_market_sell_with_slippage_fills_worse_by_the_configured_ticks() -> None:
     b = PaperBroker(InstrumentsMaster.from_csv_text(MASTER_CSV), capital=CAPITAL, fill_config=FillConfig(2))
     b.place(intent("i1", Side.SELL), at(9, 30))

@@ -18,8 +18,9 @@ from shared.contracts import Bar, OrderIntent, Signal, Tick
 from shared.enums import OrderType, Product, Side, SignalKind
 from shared.errors import ConfigError
 from shared.indicators import IndicatorValues, ema
+from shared.state.formats import signal_record
 from shared.strategies import Ema2050Intraday, FnoIntradayTrend, Strategy, StrategyContext, StrategyDecision
-from shared.trading import SIGNALS_CSV_COLUMNS, TradingEngine, equity_tag, signal_row
+from shared.trading import SIGNALS_CSV_COLUMNS, TradingEngine, equity_tag
 from shared.trading.records import CONTEXT_KEYS
 
 NS_MIN = 60 * NS
@@ -153,8 +154,8 @@ def test_every_signals_csv_column_is_filled() -> None:
     sigs = signals(outputs)
     assert sigs
     for sig in sigs:
-        row = signal_row(sig)
-        assert tuple(row) == SIGNALS_CSV_COLUMNS
+        row = signal_record(sig)  # what the journal writes
+        assert set(row) == set(SIGNALS_CSV_COLUMNS)
         assert all(isinstance(sig.indicators[k], str) and sig.indicators[k] for k in CONTEXT_KEYS)
         assert (row["profile"], row["mode"], row["tf"], row["strategy"]) == ("INTRADAY", "paper", "1m", sig.strategy)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(row["timestamp"]))
@@ -450,6 +451,24 @@ def test_snapshot_restore_round_trip_on_ticks_gives_identical_subsequent_output(
     assert drive(restored, ticks[split:]) == expected
 
 
+def test_a_snapshot_taken_mid_bar_restores_the_bars_in_progress() -> None:
+    ticks = random_walk_ticks()
+    reference = both_strategies()
+    outputs = [drive(reference, [t]) for t in ticks]
+    # mid-bar of every timeframe: 7 minutes and a bit into a 15m bar of day 2
+    split = next(i for i, t in enumerate(ticks)
+                 if t.ts_event >= OPEN + 86_400 * NS and (t.ts_event - OPEN) % (15 * NS_MIN) > 7 * NS_MIN)  # fmt: skip
+    before = both_strategies()
+    drive(before, ticks[:split])
+    snap = json.loads(json.dumps(before.snapshot(), allow_nan=False))
+    restored = both_strategies()
+    assert restored.restore(snap) == []  # nothing partial: the candles came back too
+    assert drive(restored, ticks[split:]) == [o for chunk in outputs[split:] for o in chunk]
+    assert {k: v.values for k, v in restored._series.items()} == {k: v.values for k, v in reference._series.items()}
+    snap.pop("candles")  # a checkpoint from before the candles were kept: restored, with a note
+    assert any("may be partial" in n for n in both_strategies().restore(snap))
+
+
 def test_restore_rejects_another_engines_snapshot_and_notes_unknown_strategies() -> None:
     snap = ema_engine().snapshot()
     with pytest.raises(ValueError, match="expected format 1 of 'equity'"):
@@ -457,3 +476,45 @@ def test_restore_rejects_another_engines_snapshot_and_notes_unknown_strategies()
     other = TradingEngine("fno", [Scripted("a", {})], symbols=SYMBOLS)
     notes = other.restore(snap)
     assert any("'ema20_50_intraday' skipped" in n for n in notes) and any("'a' starts fresh" in n for n in notes)
+
+
+# -- strategies that trade on ticks while flat (ticks_when_flat) ------------------------------
+def test_tick_probe_enters_and_exits_on_ticks_with_one_id_per_minute_and_kind() -> None:
+    from shared.strategies.tick_probe import TickProbe
+
+    probe = TickProbe(timeframe="1m", params={"enter_at": 2, "spread_ticks": 1, "hold_ticks": 3})
+    engine = TradingEngine("fno", [probe], symbols=SYMBOLS)
+    intents: list[OrderIntent] = []
+    for k in range(12 * 60):  # 12 minutes of one tick a second from 09:20
+        ts = at(9, 20, 0) + k * NS
+        tick = Tick(ts_event=ts, instrument_token=TOKEN, exchange="NFO", symbol=SYM, last_price=100.0 + (k % 7) * 0.05)
+        intents += [m for m in engine.on_tick(tick) if isinstance(m, OrderIntent)]
+    sides = [i.side for i in intents]
+    assert sides == [Side.BUY, Side.SELL] * 12  # one round trip a minute
+    for i in intents:  # decided on a tick: the intent carries that tick's event time
+        second = (i.ts_event - at(9, 20, 0)) // NS
+        assert second % 60 == (1 if i.side == Side.BUY else 4)  # the 2nd tick of the minute, then 3 ticks held
+    assert len({i.intent_id for i in intents}) == len(intents)
+    assert all(i.stop_loss == pytest.approx(i.ref_price * 0.995) for i in intents if i.side == Side.BUY)
+
+
+def test_a_strategy_without_ticks_when_flat_sees_no_ticks_while_flat() -> None:
+    seen: list[int] = []
+
+    class Watcher(Strategy):
+        name: ClassVar[str] = "watcher"
+
+        def on_bar(self, bar: Bar, ind: IndicatorValues, ctx: StrategyContext) -> list[StrategyDecision]:
+            return []
+
+        def on_tick(self, tick: Tick, ctx: StrategyContext) -> list[StrategyDecision]:
+            seen.append(tick.ts_event)
+            return []
+
+    engine = TradingEngine("fno", [Watcher(timeframe="1m")], symbols=SYMBOLS)
+    engine.on_tick(Tick(ts_event=at(9, 20), instrument_token=TOKEN, exchange="NFO", symbol=SYM, last_price=100.0))
+    assert seen == []
+    Watcher.ticks_when_flat = True
+    engine = TradingEngine("fno", [Watcher(timeframe="1m")], symbols=SYMBOLS)
+    engine.on_tick(Tick(ts_event=at(9, 21), instrument_token=TOKEN, exchange="NFO", symbol=SYM, last_price=100.0))
+    assert seen == [at(9, 21)]
