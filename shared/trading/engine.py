@@ -194,9 +194,7 @@ class TradingEngine:
             self._advance_day(tick.ts_event)
         bars = self._candles.on_tick(tick)
         out = self._process_bars(bars, emit=True) if bars else []
-        if token in self._open or (
-            self._flat_tickers and (self._entry_tokens is None or token in self._entry_tokens)
-        ):
+        if token in self._open or (self._flat_tickers and (self._entry_tokens is None or token in self._entry_tokens)):
             out.extend(self._tick_decisions(token, self._symbols[token], tick))
         return out
 
