@@ -7,6 +7,7 @@ Files out:   ``artifacts/checkpoints/engine_options.json``
 
 Spot proxy: the LTP of each underlying's current future (the seed's choice; the options are
 priced on a future, and the engine reads one stream). ATM: the listed strike nearest that
-proxy; expiry: the nearest, rolled on expiry day from ``options.expiry_roll_cutoff``.
+proxy carried to the option's expiry (its forward); expiry: the nearest, rolled on expiry day
+from ``options.expiry_roll_cutoff``.
 Strategies: ``strategy_engine.engines.options``. docs/options.md has the long form.
 """

@@ -1,8 +1,9 @@
 """The options engine: the common engine service over a universe that follows ATM.
 
 Per batch of ticks, before the engine sees them: the newest LTP of each underlying's
-current future is the spot proxy; the ATM strike, the traded expiry and the window of
-strikes around ATM are chosen again (``shared.options.chain``). When they move, the engine
+current future is the spot proxy, carried to the traded expiry (``atm_reference``); the ATM
+strike, the traded expiry and the window of strikes around ATM are chosen again
+(``shared.options.chain``). When they move, the engine
 follows the new window (indicators of every window contract stay warm; strategies enter
 only the ATM CE and PE) and asks the feed on ``control.feed`` to stream the new strikes
 and to drop the ones no longer needed. A contract a strategy holds is never dropped, so
@@ -31,7 +32,7 @@ from shared.contracts import FeedSubscription, OrderIntent, Tick
 from shared.enums import FeedAction
 from shared.errors import InstrumentError
 from shared.instruments import Instrument, InstrumentsMaster
-from shared.options.chain import OptionSelection, select_options, split_quantity
+from shared.options.chain import OptionSelection, option_forward, select_options, split_quantity, trading_expiry
 from shared.runtime.engine_service import EngineService, Symbols
 from shared.sim.calendar import session_open_ns
 from shared.state.checkpoint import CheckpointError, read_checkpoint_or_backup
@@ -56,6 +57,7 @@ class OptionsService(EngineService):
         self.spot: dict[str, float] = {}  # underlying -> its current future's LTP
         self.spot_ts = 0
         self.future_of: dict[str, str] = {}  # current future tradingsymbol -> underlying
+        self.future_expiry: dict[str, date] = {}  # underlying -> its current future's expiry
         self.selections: dict[str, OptionSelection] = {}
         self.subscribed: set[int] = set()  # tokens this engine asked the feed for
         self.counters.update(atm_moves=0, subscribe_requests=0, split_intents=0)
@@ -66,9 +68,13 @@ class OptionsService(EngineService):
         self.future_of = {}
         for name in self.underlyings:
             try:
-                self.future_of[master.future(name, day).tradingsymbol] = name
+                fut = master.future(name, day)
             except InstrumentError as exc:
                 log.error("options: %s skipped: %s", name, exc)
+                continue
+            self.future_of[fut.tradingsymbol] = name
+            if fut.expiry is not None:
+                self.future_expiry[name] = fut.expiry
         if self.day is None:  # start-up: carry on with the universe of a checkpoint of the same day
             saved = self._saved(day)
             if saved is not None:
@@ -76,7 +82,7 @@ class OptionsService(EngineService):
                 return {int(token): tuple(info) for token, info in saved["universe"].items()}  # type: ignore[misc]
         # a new day: yesterday's spot chooses the first ATM until the day's first future tick
         self.selections = {}
-        self._select(master, max(self.spot_ts, session_open_ns(day)) if day else self.spot_ts)
+        self._select(master, session_open_ns(day))
         return self._universe(master)
 
     def _saved(self, day: date) -> dict[str, Any] | None:
@@ -96,10 +102,11 @@ class OptionsService(EngineService):
             if spot is None:
                 continue
             try:
+                forward = self.atm_reference(master, name, spot, now_ns)
                 sel = select_options(
                     master,
                     name,
-                    spot,
+                    forward,
                     now_ns,
                     each_side=self.options.strikes_each_side,
                     roll_cutoff_s=self.roll_cutoff_s,
@@ -107,7 +114,7 @@ class OptionsService(EngineService):
                     band=self.options.atm_hysteresis,
                 )
             except InstrumentError as exc:
-                log.error("options: no contracts for %s at spot %.2f: %s", name, spot, exc)
+                log.error("options: no contracts for %s at future price %.2f: %s", name, spot, exc)
                 continue
             old = self.selections.get(name)
             if old is None or (old.expiry, old.atm) != (sel.expiry, sel.atm):
@@ -115,15 +122,29 @@ class OptionsService(EngineService):
                 changed = True
                 self.counters["atm_moves"] += 1
                 log.info(
-                    "options: %s spot proxy %.2f -> ATM %s expiry %s (%s / %s)",
+                    "options: %s future %.2f, forward %.2f -> ATM %s expiry %s (%s / %s)",
                     name,
                     spot,
+                    forward,
                     f"{sel.atm:g}",
                     sel.expiry,
                     sel.call.tradingsymbol,
                     sel.put.tradingsymbol,
                 )
         return changed
+
+    def atm_reference(self, master: InstrumentsMaster, name: str, future_price: float, now_ns: int) -> float:
+        """The level ATM is chosen around: the future's price carried to the traded expiry.
+
+        The current future expires later than a weekly option (up to a month): its price is
+        the forward to its own expiry, ``carry`` points above the option's forward. ATM is the
+        strike nearest the option's own forward (where the call and the put cost the same).
+        """
+        fut_expiry = self.future_expiry.get(name)
+        if fut_expiry is None:
+            return future_price
+        expiry = trading_expiry(master, name, now_ns, self.roll_cutoff_s)
+        return option_forward(future_price, fut_expiry, expiry, now_ns, self.options.rate)
 
     def held_instruments(self, master: InstrumentsMaster) -> list[Instrument]:
         """The contracts the strategies hold (their view), from the master."""

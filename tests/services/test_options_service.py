@@ -178,3 +178,32 @@ def test_intents_are_sized_in_lots_tagged_with_the_contract_and_split_at_the_fre
     (small,) = svc.shape(raw(bank, "i-2"))
     assert small.quantity == 2 * bank.lot_size and small.underlying == "BANKNIFTY" and small.option_type == "PE"
     assert svc.counters["split_intents"] == 1
+
+
+def test_atm_is_chosen_around_the_forward_of_the_traded_expiry(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bus: Bus
+) -> None:
+    from shared.options.chain import atm_strike, option_forward
+    from shared.sim.market import SimMarket
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("KITE_ALGO__SERVICES__ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("KITE_ALGO_CONFIG", raising=False)
+    svc = OptionsService(load_settings(), bus)
+    day = date.fromisoformat(SESSION_DAY)
+    market = SimMarket(1, day, step_ms=1000)
+    for _ in range(600):
+        market.step()
+    master = market.master
+    svc.day = day  # not a start-up: no checkpoint to carry on from
+    svc.resolve_universe(master, day)
+    fut = master.future("NIFTY", day)
+    weekly = master.nearest_expiry("NIFTY", day)
+    assert fut.expiry is not None and fut.expiry > weekly  # the monthly future outlives the weekly
+    price = market.future_price(fut.instrument_token)
+    ref = svc.atm_reference(master, "NIFTY", price, market.now_ns)
+    assert ref == pytest.approx(option_forward(price, fut.expiry, weekly, market.now_ns, 0.06))
+    assert ref == pytest.approx(market.forward("NIFTY", weekly), abs=0.05)  # the simulator's own forward
+    svc.spot["NIFTY"] = price
+    assert svc._select(master, market.now_ns)
+    assert svc.selections["NIFTY"].atm == atm_strike(master.strikes("NIFTY", weekly), ref)
