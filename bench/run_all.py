@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("bench.bus", "bench.engine_ingest", "bench.pipeline", "bench.kite_wire")
+BENCHMARKS = ("bench.bus", "bench.engine_ingest", "bench.pipeline", "bench.kite_wire", "bench.options")
 
 
 def main() -> None:

@@ -98,6 +98,23 @@ class StrategyEngineConfig(Section):
     engines: dict[Literal["fno", "options", "equity"], list[StrategySpec]] = {}
 
 
+class GreeksRiskConfig(Section):
+    """Limits on the portfolio's net Greeks per underlying, and the option-selling margin."""
+
+    # |net delta| in units of the underlying (a future counts 1 per unit); absent = no limit.
+    max_abs_delta: dict[str, PosFloat] = {}
+    # |net vega| in rupees per vol point; absent = no limit.
+    max_abs_vega: dict[str, PosFloat] = {}
+    # SPAN-like scenarios: the underlying moves +/- this fraction (and 1/3, 2/3 of it)...
+    price_scan_pct: Annotated[float, Field(gt=0, le=0.5)] = 0.06
+    # ... with implied vols up and down by this many vol points (absolute, 0.04 = 4 points).
+    vol_scan: Annotated[float, Field(ge=0, le=1)] = 0.04
+    # Plus an exposure margin on short options: this fraction of their notional (units x forward).
+    short_option_exposure_pct: Annotated[float, Field(ge=0, le=0.5)] = 0.02
+    # Option entries are blocked when the option margin would exceed this fraction of equity.
+    max_margin_pct: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+
 class RiskConfig(Section):
     max_daily_loss: PosFloat = 25_000.0
     max_positions_total: Annotated[int, Field(gt=0)] = 10
@@ -105,6 +122,7 @@ class RiskConfig(Section):
     per_symbol_max_loss: PosFloat = 5_000.0
     max_orders_per_minute: Annotated[int, Field(gt=0)] = 60
     stale_data_seconds: PosFloat = 10.0
+    greeks: GreeksRiskConfig = GreeksRiskConfig()
 
 
 class PortfolioConfig(Section):
@@ -195,6 +213,28 @@ class KiteConfig(Section):
     drift_policy: Literal["halt", "adopt"] = "halt"
 
 
+HhMm = Annotated[str, Field(pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class OptionsConfig(Section):
+    """The options engine (``services.options``) and the option pricing shared with risk."""
+
+    # Strikes streamed on each side of ATM (CE and PE); the engine asks the feed for them.
+    strikes_each_side: Annotated[int, Field(ge=0, le=50)] = 3
+    # ATM moves only once spot is this fraction of a strike gap past the midpoint (no flip-flop on noise).
+    atm_hysteresis: Annotated[float, Field(ge=0, le=0.5)] = 0.25
+    # On an expiry day, from this IST time the next expiry is traded.
+    expiry_roll_cutoff: HhMm = "13:00"
+    # Lots per order by underlying (default_lots for the others); sizes come from the master.
+    lots: dict[str, Annotated[int, Field(gt=0)]] = {}
+    default_lots: Annotated[int, Field(gt=0)] = 1
+    # Units per order (NSE quantity freeze, from 1 Feb 2026); larger orders are split.
+    freeze_limits: dict[str, Annotated[int, Field(gt=0)]] = {"NIFTY": 1800, "BANKNIFTY": 600, "FINNIFTY": 1800}
+    # Annual, continuously compounded: Black-76 discounting and the future -> weekly forward carry
+    # (the simulator's futures carry at 6%).
+    rate: Annotated[float, Field(ge=0, le=0.5)] = 0.06
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings``."""
 
@@ -216,6 +256,7 @@ class Settings(BaseSettings):
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()
     kite: KiteConfig = KiteConfig()
+    options: OptionsConfig = OptionsConfig()
 
     #: The file these settings came from (not a setting).
     source_file: str = ""

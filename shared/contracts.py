@@ -171,6 +171,10 @@ class OrderIntent(Message, frozen=True, tag="order_intent"):
     timeframe: str = ""
     #: The signal's event time, for the ``parent_signal_timestamp`` column of orders.csv.
     signal_ts: NonNegInt = 0
+    #: Options only (journaled in orders.csv ``extra``): the contract's strike, expiry (ISO) and CE/PE.
+    strike: NonNegFloat = 0.0
+    expiry: str = ""
+    option_type: str = ""
 
 
 class RiskDecision(Message, frozen=True, tag="risk_decision"):
@@ -229,6 +233,14 @@ class PositionLine(msgspec.Struct, frozen=True, kw_only=True):
     realized_pnl: float
     unrealized_pnl: float
     strategy: str = ""
+    #: Options only: implied vol (0.15 = 15%) from the last premium, and the line's Greeks
+    #: (delta/gamma in units of the underlying, theta in rupees a day, vega in rupees per vol
+    #: point, all times the signed quantity). All 0 for other instruments or when IV is unknown.
+    iv: float = 0.0
+    delta: float = 0.0
+    gamma: float = 0.0
+    theta: float = 0.0
+    vega: float = 0.0
 
 
 class PositionSnapshot(Message, frozen=True, tag="position_snapshot"):

@@ -120,6 +120,7 @@ def test_subscription_requests_start_and_stop_option_ticks(
 
     bus.publish(streams.CONTROL_FEED, FeedSubscription(
         ts_event=1, action=FeedAction.UNSUBSCRIBE, requester="options", instrument_tokens=(option.instrument_token,)))
+    feed._next_control = 0.0  # at speed=max control.feed is read at most every 20 ms: read it now
     feed.run_once()
     redis_client.delete(streams.ticks("NFO"))
     _run_until(feed, feed.counters["ticks"] + 20_000)

@@ -54,6 +54,8 @@ class OrderMeta:
                 extra[key] = getattr(intent, key)
         if intent.reduce_only:
             extra["reduce_only"] = True
+        if intent.option_type:  # an option: the contract, for the journal reader
+            extra.update(strike=intent.strike, expiry=intent.expiry, option_type=intent.option_type)
         return cls(
             tf=intent.timeframe,
             profile=profile,

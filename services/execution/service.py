@@ -51,6 +51,7 @@ from shared.contracts import (
 from shared.enums import ControlAction, Decision, OrderStatus, ServiceState
 from shared.errors import DataError, KiteAlgoError
 from shared.instruments import InstrumentsMaster
+from shared.risk.greeks import OptionBook
 from shared.runtime.service import Service
 from shared.state.checkpoint import CheckpointError, build_state_checkpoint, read_checkpoint_or_backup, write_checkpoint
 from shared.state.paths import StatePaths
@@ -102,6 +103,8 @@ class ExecutionService(LiveExecution, Service):
             0,
         )
         self.master: InstrumentsMaster | None = None
+        self.option_book: OptionBook | None = None  # IV and Greeks of option lines in the snapshots
+        self.last_prices: dict[str, float] = {}  # futures' last prices: the options' forwards
         self.oms = Oms()
         self.live = self.mode == "live"
         self.broker: Any = self._new_broker()
@@ -282,7 +285,8 @@ class ExecutionService(LiveExecution, Service):
         assert self.journal is not None
         due = self._fill_since_snapshot or self.now - self._last_snapshot_ns >= SNAPSHOT_EVERY_NS
         if self.now and due:
-            self._outbox.append((streams.POSITIONS, position_snapshot(self.now, wall_ns(), self.mode, self.portfolio)))
+            snap = position_snapshot(self.now, wall_ns(), self.mode, self.portfolio, self.option_book)
+            self._outbox.append((streams.POSITIONS, snap))
             self._last_snapshot_ns = self.now
             self._fill_since_snapshot = False
             self.counters["snapshots"] += 1
@@ -341,7 +345,11 @@ class ExecutionService(LiveExecution, Service):
 
     # -- inputs ----------------------------------------------------------------------------------
 
+    def _price_of(self, symbol: str) -> float:
+        return self.last_prices.get(symbol, 0.0)
+
     def _on_tick(self, tick: Tick) -> None:
+        self.last_prices[tick.symbol] = tick.last_price
         ts = tick.ts_event
         if ts >= self._day_end_ns:
             self._advance(ts)
@@ -496,6 +504,7 @@ class ExecutionService(LiveExecution, Service):
         master, _ = found
         self.master = master
         self.broker.set_master(master)
+        self.option_book = OptionBook(master, self.settings.options.rate, self._price_of)
         # Futures tick all session long: their event time keeps snapshots and square-offs on time.
         self._clock_symbols = {i.tradingsymbol.encode() for i in master if i.is_future}
         log.info("instruments master loaded from %s: %d instruments", key, len(master))

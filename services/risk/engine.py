@@ -28,7 +28,7 @@ from shared.contracts import (
     RiskDecision,
     Tick,
 )
-from shared.enums import ControlAction, Decision
+from shared.enums import ControlAction, Decision, Side
 from shared.errors import InstrumentError
 from shared.instruments import Instrument, InstrumentsMaster
 from shared.risk import (
@@ -39,7 +39,8 @@ from shared.risk import (
     is_exit_intent,
     size_from_state,
 )
-from shared.risk.sizing import rupees
+from shared.risk.greeks import OptionBook, limit_quantity
+from shared.risk.sizing import SizingResult, rupees
 from shared.sim.calendar import is_trading_day
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ Out = tuple[str, Message]
 RULE_INSTRUMENT: Final = "instrument"
 RULE_REDUCE_ONLY: Final = "reduce_only"
 RULE_ERROR: Final = "error"
+RULE_GREEKS_DELTA: Final = "greeks_delta"
+RULE_GREEKS_VEGA: Final = "greeks_vega"
+RULE_OPTION_MARGIN: Final = "option_margin"
 ISSUER: Final = "risk"
 _DAY_NS: Final = 86_400 * NS
 COUNTERS: Final = ("intents", "allowed", "reduced", "blocked", "halts", "duplicates", "controls", "errors")
@@ -69,9 +73,13 @@ def square_off_command(command_id: str, now_ns: int, reason: str) -> ControlComm
 class RiskEngine:
     """Decides order intents against ``RiskState`` at event time; no I/O."""
 
-    def __init__(self, risk: RiskConfig, portfolio: PortfolioConfig, state: RiskState | None = None) -> None:
+    def __init__(
+        self, risk: RiskConfig, portfolio: PortfolioConfig, state: RiskState | None = None, *, rate: float = 0.06
+    ) -> None:
         self.risk = risk
         self.portfolio = portfolio
+        self.rate = rate  # Black-76 rate of the option Greeks (options.rate)
+        self.book: OptionBook | None = None
         self.state = state or RiskState()
         self.master: InstrumentsMaster | None = None
         self.now_ns = max([self.state.snapshot_ts, *self.state.last_tick.values()], default=0)
@@ -97,6 +105,7 @@ class RiskEngine:
     def set_master(self, master: InstrumentsMaster) -> None:
         """Use ``master`` for lot/tick sizes; futures count at ``futures_margin_pct`` of notional."""
         self.master = master
+        self.book = OptionBook(master, self.rate, self.state.mark)
         rate = self.portfolio.futures_margin_pct
         self.state.margin_rates = {inst.tradingsymbol: rate for inst in master if inst.is_future}
 
@@ -192,6 +201,11 @@ class RiskEngine:
             atr_stop_distance=stop_distance,
             price=state.last_price.get(intent.symbol) or intent.ref_price or intent.price,
         )
+        if not (intent.reduce_only or exiting) and (inst.is_option or inst.is_future):
+            gated = self._greeks_gate(intent, inst, sizing)
+            if isinstance(gated, tuple):
+                return self._record_block(intent, *gated)
+            sizing = gated
         # The decision is about the moment the strategy acted: freshness of the book and of the
         # market data is measured against the intent's event time, not against the newest tick
         # this process has seen (at speed=max the services run at different paces).
@@ -205,6 +219,85 @@ class RiskEngine:
             market_open=is_trading_day(ist_day(at)),
             is_exit=intent.reduce_only or exiting,
         )
+
+    def holdings(self, extra: tuple[Instrument, int] | None = None) -> dict[Instrument, int]:
+        """Signed units per NFO instrument: positions, fills since the snapshot, approved entries pending."""
+        assert self.master is not None
+        state = self.state
+        units: dict[str, int] = {}
+        for symbol in {*state.positions, *(f.symbol for f in state.fills.values())}:
+            units[symbol] = state.position_quantity(symbol)
+        for p in state.pending.values():
+            units[p.symbol] = units.get(p.symbol, 0) + (p.remaining if p.side == Side.BUY else -p.remaining)
+        out: dict[Instrument, int] = {}
+        for symbol, qty in units.items():
+            if qty:
+                try:
+                    out[self.master.by_symbol("NFO", symbol)] = qty
+                except InstrumentError:
+                    continue  # not a derivative: no Greeks
+        if extra is not None:
+            out[extra[0]] = out.get(extra[0], 0) + extra[1]
+        return out
+
+    def _greeks_gate(
+        self, intent: OrderIntent, inst: Instrument, sizing: SizingResult
+    ) -> SizingResult | tuple[str, str]:
+        """Cut ``sizing`` to the net delta/vega limits of the underlying, or (rule, reason) to block.
+
+        Option entries are also blocked when the SPAN-like margin of the option book after
+        the order would exceed ``max_margin_pct`` of equity.
+        """
+        assert self.book is not None
+        cfg = self.risk.greeks
+        name = inst.name
+        requested = min(sizing.quantity, intent.quantity) if intent.quantity else sizing.quantity
+        if requested <= 0:
+            return sizing
+        sign = 1 if intent.side == Side.BUY else -1
+        delta_limit, vega_limit = cfg.max_abs_delta.get(name), cfg.max_abs_vega.get(name)
+        limited = delta_limit is not None or vega_limit is not None
+        premium = self.state.mark(intent.symbol) or intent.ref_price or None
+        unit = self.book.line(inst, sign, self.now_ns, premium)
+        if unit is None:
+            if limited or (inst.is_option and sign < 0):
+                return RULE_GREEKS_DELTA if limited else RULE_OPTION_MARGIN, (
+                    f"Greeks of {intent.symbol} unknown (no price for it or for the {name} future yet); "
+                    "limits cannot be checked"
+                )
+            return sizing
+        qty, reasons, rule = requested, [], ""
+        if limited:
+            net = self.book.net_greeks(self.holdings(), self.now_ns).get(name)
+            net_delta, net_vega = (net.delta, net.vega) if net else (0.0, 0.0)
+            for greek, now, per_unit, limit, rule_name in (
+                ("delta", net_delta, unit.delta, delta_limit, RULE_GREEKS_DELTA),
+                ("vega", net_vega, unit.vega, vega_limit, RULE_GREEKS_VEGA),
+            ):
+                if limit is None:
+                    continue
+                fits = limit_quantity(now, per_unit, limit, qty, inst.lot_size)
+                if fits < qty:
+                    rule = rule or rule_name
+                    reasons.append(
+                        f"net {greek} of {name} would go from {now:,.1f} to {now + per_unit * qty:,.1f}, "
+                        f"past the limit +/-{limit:,.0f}"
+                    )
+                    qty = fits
+            if qty <= 0:
+                return rule, f"{'; '.join(reasons)}: blocked (even one lot is too many)"
+        if inst.is_option and sign < 0 and self.state.equity > 0:
+            before = self.book.scenario_margin(self.holdings(), self.now_ns, cfg)
+            after = self.book.scenario_margin(self.holdings((inst, -qty)), self.now_ns, cfg)
+            available = cfg.max_margin_pct * self.state.equity
+            if after > before and after > available:
+                return RULE_OPTION_MARGIN, (
+                    f"option margin (SPAN-like) would be {rupees(after)} > {rupees(available)} available "
+                    f"({cfg.max_margin_pct:.0%} of equity {rupees(self.state.equity)})"
+                )
+        if qty < requested:
+            return SizingResult(qty, f"{'; '.join(reasons)}: cut to {qty}", rule, sizing.price)
+        return sizing
 
     def _instrument(self, intent: OrderIntent) -> tuple[Instrument | None, str]:
         if self.master is None:

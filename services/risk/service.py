@@ -74,7 +74,7 @@ class RiskService(Service):
     def __init__(self, settings: Settings, bus: Bus) -> None:
         super().__init__(settings, bus)
         self.checkpoint = checkpoint_path(settings.artifacts)
-        self.engine = RiskEngine(settings.risk, settings.portfolio)
+        self.engine = RiskEngine(settings.risk, settings.portfolio, rate=settings.options.rate)
         self.counters = self.engine.counters  # the heartbeat shows the engine's counters
         self.inputs: Consumer | None = None
         self.ticks: Consumer | None = None
@@ -84,7 +84,8 @@ class RiskService(Service):
     def on_start(self) -> None:
         state = load_state(self.checkpoint)  # a corrupt checkpoint and backup stop the start
         if state is not None:
-            self.engine = RiskEngine(self.settings.risk, self.settings.portfolio, state)
+            rate = self.settings.options.rate
+            self.engine = RiskEngine(self.settings.risk, self.settings.portfolio, state, rate=rate)
             self.counters = self.engine.counters
             log.info(
                 "risk state restored from %s: day %s, %d decisions, halted=%s %s",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from datetime import time as dtime
@@ -87,6 +88,10 @@ def remap_snapshot(
     not moved: they are in the old contract (and a new day drops them anyway).
     """
     new_by_logical = {info[0]: (token, info[1]) for token, info in new.items()}
+    # A logical name held by several contracts (an underlying's CE and PE) names no single
+    # successor: its contracts keep their own state.
+    counts = Counter(info[0] for info in new.values())
+    new_by_logical = {logical: target for logical, target in new_by_logical.items() if counts[logical] == 1}
     tokens: dict[int, tuple[int, str]] = {}
     symbols: dict[str, str] = {}
     for token, info in old.items():

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from shared.config import StrategySpec
 from shared.errors import ConfigError
+from shared.strategies.atm_short_straddle import AtmShortStraddle
 from shared.strategies.base import Strategy
 from shared.strategies.ema20_50_intraday import Ema2050Intraday
 from shared.strategies.fno_intraday_trend import FnoIntradayTrend
@@ -58,4 +59,5 @@ def build_strategies(specs: Iterable[StrategySpec], *, where: str = "strategy_en
 
 register(Ema2050Intraday)
 register(FnoIntradayTrend)
+register(AtmShortStraddle)
 register(TickProbe)

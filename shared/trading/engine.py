@@ -134,6 +134,7 @@ class TradingEngine:
         # strategies whose on_tick is the base stop/target/time check: the engine tests the
         # levels inline and calls them only when one is reached (most ticks reach none)
         self._plain_tick = {s.id: type(s).on_tick is Strategy.on_tick for s in self.strategies}
+        self._entry_tokens: frozenset[int] | None = None  # None: every token may be entered
         self._flat_tickers = any(s.ticks_when_flat for s in self.strategies)
         self._midnight_ns = 0
         self._ticks = 0
@@ -193,7 +194,7 @@ class TradingEngine:
             self._advance_day(tick.ts_event)
         bars = self._candles.on_tick(tick)
         out = self._process_bars(bars, emit=True) if bars else []
-        if token in self._open or self._flat_tickers:
+        if token in self._open or (self._flat_tickers and (self._entry_tokens is None or token in self._entry_tokens)):
             out.extend(self._tick_decisions(token, self._symbols[token], tick))
         return out
 
@@ -259,6 +260,8 @@ class TradingEngine:
                 self._counts["stale_bars"] += 1
         if not fresh:
             return []
+        if self._entry_tokens is not None and token not in self._entry_tokens and token not in self._open:
+            return []  # watched only (update_symbols): indicators stay warm, no strategy runs
         proposals: list[Proposal] = []
         for s in self.strategies:
             bar = fresh.get(s.timeframe)
@@ -457,6 +460,24 @@ class TradingEngine:
     def positions(self) -> dict[str, dict[str, str]]:
         """Strategy id -> {symbol: side} of the strategies' open positions (their view)."""
         return {s.id: {sym: pos.side for sym, pos in s.state.positions.items()} for s in self.strategies}
+
+    def held_symbols(self) -> set[str]:
+        """Tradingsymbols any strategy holds a position in (its view)."""
+        return {symbol for s in self.strategies for symbol in s.state.positions}
+
+    def update_symbols(
+        self, symbols: Mapping[int, tuple[str, str, str]], entry_tokens: Iterable[int] | None = None
+    ) -> None:
+        """Follow ``symbols`` from now on, keeping indicator series and candles in progress.
+
+        For a universe that moves during the day (the options engine follows ATM): a token
+        that stays keeps its bars without a gap; a token that leaves and comes back resumes.
+        With ``entry_tokens``, strategies run only on those and on tokens a strategy holds;
+        the other tokens are watched (bars and indicators kept warm for when they qualify).
+        """
+        self._symbols = {int(token): SymbolInfo(*info) for token, info in symbols.items()}
+        self._entry_tokens = frozenset(int(t) for t in entry_tokens) if entry_tokens is not None else None
+        self._recount_open()
 
     def counters(self) -> dict[str, int]:
         """Counts for a heartbeat (the candle builder's too, prefixed ``candles_``)."""
