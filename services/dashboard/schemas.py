@@ -201,7 +201,7 @@ class CandlesOut(BaseModel):
 
 
 class SymbolsOut(BaseModel):
-    traded: list[str]
+    traded: list[str] = Field(description="symbols with fills")
     charted: list[str] = Field(description="symbols with candles")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -348,10 +348,9 @@ class Store:
             return sorted(tf for (sym, tf) in self.bars if sym == symbol)
 
     def symbols(self) -> tuple[list[str], list[str]]:
-        """(traded symbols, charted symbols), sorted."""
+        """(symbols with fills, symbols with candles), sorted."""
         with self.lock:
-            traded = {o.symbol for o in self.orders.values()} | set(self.trades)
-            return sorted(traded), sorted({sym for sym, _ in self.bars})
+            return sorted(self.trades), sorted({sym for sym, _ in self.bars})
 
     def sizes(self) -> dict[str, int]:
         """How much is held, per collection (the memory benchmark and /api/health read it)."""
@@ -365,6 +364,3 @@ class Store:
                 "equity_points": len(self.equity),
             }
 
-
-def newest_first(items: Iterable[Any], key: Callable[[Any], Any]) -> list[Any]:
-    return sorted(items, key=key, reverse=True)
