@@ -99,7 +99,8 @@ def test_the_token_may_come_from_the_secrets_file(
     secrets.parent.mkdir(parents=True)
     secrets.write_text("KITE_API_KEY=abc\nDASHBOARD_TOKEN=from-file-42\n")
     with dashboard(settings) as client:
-        assert client.post("/api/control/halt", json={}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+        wrong = client.post("/api/control/halt", json={}, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert wrong.status_code == 401
         ok = client.post("/api/control/halt", json={}, headers={"Authorization": "Bearer from-file-42"})
         assert ok.status_code == 200
     assert [c.action for c in commands(redis_client)] == [ControlAction.HALT]

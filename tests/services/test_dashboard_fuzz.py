@@ -60,7 +60,8 @@ def base_url(redis_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     bus = Bus(client)
     publish_sample(bus)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings_, bus), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(settings_, bus), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
