@@ -82,14 +82,18 @@ def test_the_page_follows_a_live_session_survives_a_restart_and_halts_with_the_t
             page.goto(url)
             page.wait_for_selector("#conn[data-state=live]", timeout=20_000)
             page.evaluate("window.__samePage = true")
+            # rupees the Indian way, times in IST (the page's own formatters)
+            assert page.evaluate("inr(12345678.9)") == "₹1,23,45,678.90"
+            assert page.evaluate("inr(-1500)") == "-₹1,500.00" and page.evaluate("inr(999.5)") == "₹999.50"
+            assert page.evaluate("istTime(1795578300000000000n)") == "2026-11-25 09:15:00"
             before = set(page.eval_on_selector_all("#orders tbody tr", "rows => rows.map(r => r.dataset.orderId)"))
 
             # 1. a new order appears without a reload
             page.click("#tabs button[data-tab=orders]")
-            page.wait_for_function(
-                "known => [...document.querySelectorAll('#orders tbody tr')].some(r => !known.includes(r.dataset.orderId))",
-                arg=list(before), timeout=240_000,
-            )  # fmt: skip
+            new_row = (
+                "known => [...document.querySelectorAll('#orders tbody tr')].some(r => !known.includes(r.dataset.orderId))"
+            )
+            page.wait_for_function(new_row, arg=list(before), timeout=240_000)
             assert page.evaluate("window.__samePage === true")  # no reload happened
             assert page.evaluate("window.__dash.orderLatencies.length") > 0  # it came over the live push
 
