@@ -91,7 +91,8 @@ def test_the_page_follows_a_live_session_survives_a_restart_and_halts_with_the_t
             # 1. a new order appears without a reload
             page.click("#tabs button[data-tab=orders]")
             new_row = (
-                "known => [...document.querySelectorAll('#orders tbody tr')].some(r => !known.includes(r.dataset.orderId))"
+                "known => [...document.querySelectorAll('#orders tbody tr')]"
+                ".some(r => !known.includes(r.dataset.orderId))"
             )
             page.wait_for_function(new_row, arg=list(before), timeout=240_000)
             assert page.evaluate("window.__samePage === true")  # no reload happened
