@@ -28,7 +28,7 @@ from services.dashboard.push import PushHub
 from services.dashboard.routers import control, read, stream
 from services.dashboard.store import Store
 from shared.bus.redis_bus import Bus
-from shared.config import Settings, load_settings
+from shared.config import Settings, exit_on_config_error, load_settings
 from shared.state.paths import StatePaths
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = settings or load_settings()
+        s = settings or exit_on_config_error(load_settings)
         b = bus or Bus.from_url(s.redis.url)
         dash = build_dashboard(s, b)
         dash.hub.bind(asyncio.get_running_loop())

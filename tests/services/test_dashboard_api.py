@@ -237,3 +237,24 @@ def test_the_dashboard_heartbeats_like_every_service(settings: Settings, redis_c
 
         assert wait_for(beats)[0].state == ServiceState.RUNNING
     assert beats()[-1].state == ServiceState.STOPPED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("env", "code", "says"),
+    [
+        ({"KITE_ALGO__DASHBOARD__PORT": "0"}, 2, "dashboard.port"),
+        ({"KITE_ALGO__DASHBOARD__MAX_ORDERS": "lots"}, 2, "dashboard.max_orders"),
+        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, 3, "cannot reach Redis at redis://127.0.0.1:1/0"),
+    ],
+)
+def test_the_service_refuses_to_start_with_a_clear_message(
+    service_env: dict[str, str], env: dict[str, str], code: int, says: str
+) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "services.dashboard"], env={**service_env, **env},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert says in proc.stderr
