@@ -49,6 +49,8 @@ LIVE_STREAMS: Final = (
 READ_COUNT: Final = 500
 READ_BLOCK_MS: Final = 200
 PERFORMANCE_EVERY_S: Final = 2.0
+# At speed=max execution snapshots the book dozens of times a second; a person needs a few.
+PORTFOLIO_EVERY_S: Final = 0.25
 RETRY_S: Final = 1.0
 
 
@@ -74,6 +76,8 @@ class StreamReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_performance = 0.0
+        self._next_portfolio = 0.0
+        self._portfolio_pending = False
 
     def open(self) -> None:
         """Create (or rejoin) the consumer group: a new group starts at the streams' ends."""
@@ -104,6 +108,8 @@ class StreamReader:
                     self.hub.publish(self.apply(deliveries))
                     self.consumer.ack(deliveries)
                     self.delivered += len(deliveries)
+                if self._portfolio_pending and time.monotonic() >= self._next_portfolio:
+                    self.hub.publish(self.portfolio_events())
                 if time.monotonic() >= self._next_performance:
                     self.refresh_performance()
                 if time.monotonic() >= self._next_heartbeat:
@@ -125,6 +131,17 @@ class StreamReader:
                           "dropped_clients": self.hub.dropped, "pushed": self.hub.published},
             ),
         )  # fmt: skip
+
+    def portfolio_events(self) -> list[tuple[str, str]]:
+        """The book and the newest equity point (at most every ``PORTFOLIO_EVERY_S``)."""
+        self._portfolio_pending = False
+        self._next_portfolio = time.monotonic() + PORTFOLIO_EVERY_S
+        out = [_json("portfolio", portfolio_view(self.store, with_curve=False))]
+        with self.store.lock:
+            point = self.store.equity[-1] if self.store.equity else None
+        if point is not None:
+            out.append(_json("equity", point))
+        return out
 
     def refresh_performance(self) -> None:
         self._next_performance = time.monotonic() + PERFORMANCE_EVERY_S
@@ -191,13 +208,11 @@ class StreamReader:
             b.bars[(m.symbol, m.timeframe)] = m
 
     def _finish(self, b: _Batch) -> list[tuple[str, str]]:
-        out, store = b.out, self.store
+        out = b.out
         if b.snapshot:
-            out.append(_json("portfolio", portfolio_view(store, with_curve=False)))
-            with store.lock:
-                point = store.equity[-1] if store.equity else None
-            if point is not None:
-                out.append(_json("equity", point))
+            self._portfolio_pending = True
+        if self._portfolio_pending and time.monotonic() >= self._next_portfolio:
+            out.extend(self.portfolio_events())
         now = wall_ns()
         for hb in b.beats.values():
             out.append(_json("health", service_view(hb, now, now)))
