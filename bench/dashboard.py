@@ -67,14 +67,20 @@ class BusReference(threading.Thread):
         super().__init__(daemon=True)
         self.r = redis.Redis.from_url(url)
         self.latencies: dict[str, float] = {}
+        self.errors: list[str] = []
         self.stop = False
 
     def run(self) -> None:
         from shared.bus import codec
 
-        last = "$"
+        last: bytes | str = "$"
         while not self.stop:
-            resp = self.r.xread({streams.ORDER_EVENTS: last}, block=200, count=100)
+            try:
+                resp = self.r.xread({streams.ORDER_EVENTS: last}, block=100, count=100)
+            except redis.RedisError as exc:
+                self.errors.append(str(exc))
+                time.sleep(0.1)
+                continue
             now = wall_ns()
             for _, entries in resp or ():
                 for entry_id, fields in entries:
@@ -99,7 +105,10 @@ def publish_orders(bus: Bus, n: int, rate: float, tag: str) -> None:
         time.sleep(max(0.0, next_at - time.perf_counter()))
 
 
-def measure(page: Any, bus: Bus, ref: BusReference, n: int, rate: float, tag: str) -> dict[str, Any]:
+def measure(page: Any, bus: Bus, url: str, n: int, rate: float, tag: str) -> dict[str, Any]:
+    ref = BusReference(url)  # a fresh reader per phase, started before the first event
+    ref.start()
+    time.sleep(0.5)
     publish_orders(bus, n, rate, tag)
     prefix = f"BENCH-{tag}-"
     deadline = time.monotonic() + 30
@@ -109,6 +118,8 @@ def measure(page: Any, bus: Bus, ref: BusReference, n: int, rate: float, tag: st
         if len(got) >= n:
             break
         time.sleep(0.2)
+    ref.stop = True
+    ref.join(2)
     browser_ms = [x["ms"] for x in got]
     ref_ms = [v for k, v in ref.latencies.items() if k.startswith(prefix)]
     return {
@@ -119,6 +130,8 @@ def measure(page: Any, bus: Bus, ref: BusReference, n: int, rate: float, tag: st
         "browser_max_ms": max(browser_ms) if browser_ms else None,
         "bus_p50_ms": percentile(ref_ms, 50) if ref_ms else None,
         "bus_p95_ms": percentile(ref_ms, 95) if ref_ms else None,
+        "bus_received": len(ref_ms),
+        "bus_errors": ref.errors[:3],
     }
 
 
@@ -137,8 +150,6 @@ def latency_run(n: int, rate: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with FreshRedis() as srv, tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         bus = Bus(redis.Redis.from_url(srv.url))
-        ref = BusReference(srv.url)
-        ref.start()
         port = free_port()
         env = session_env(srv.url, Path(tmp) / "artifacts", KITE_ALGO__DASHBOARD__PORT=str(port))
         url = f"http://127.0.0.1:{port}"
@@ -148,7 +159,7 @@ def latency_run(n: int, rate: float) -> dict[str, Any]:
         try:
             wait_http(f"{url}/api/health")
             browser, page = open_page(p, url)
-            out["idle"] = measure(page, bus, ref, n, rate, "idle")
+            out["idle"] = measure(page, bus, srv.url, n, rate, "idle")
             browser.close()
         finally:
             alone.terminate()
@@ -164,12 +175,10 @@ def latency_run(n: int, rate: float) -> dict[str, Any]:
                     run.wait_until(at_fraction)
                 else:
                     time.sleep(5)  # the feed is streaming and the engines are reading
-                out[phase] = measure(page, bus, ref, n, rate, phase)
+                out[phase] = measure(page, bus, srv.url, n, rate, phase)
                 browser.close()
             finally:
                 run.stop()
-            ref.stop = True
-            ref.join(2)
     return out
 
 
@@ -232,7 +241,8 @@ def main() -> None:
         print(f"run {i + 1}: {json.dumps(r)}", flush=True)
 
     def med(phase: str, key: str) -> float:
-        return statistics.median(r[phase][key] for r in runs)
+        values = [r[phase][key] for r in runs if r[phase][key] is not None]
+        return statistics.median(values) if values else float("nan")
 
     summary: dict[str, Any] = {}
     for phase in ("idle", "session_60", "session_max"):

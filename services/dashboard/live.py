@@ -61,7 +61,7 @@ def _json(kind: str, payload: BaseModel | dict[str, Any] | list[Any]) -> tuple[s
 
 
 class StreamReader:
-    """Runs in its own thread; ``start`` creates the group (before history is loaded, so nothing falls between)."""
+    """Runs in its own thread; ``open`` joins the group before history is loaded, so nothing falls between."""
 
     def __init__(self, bus: Bus, store: Store, history: History, hub: PushHub, heartbeat_s: float = 2.0) -> None:
         self.bus = bus
