@@ -245,7 +245,7 @@ def main() -> None:
         return statistics.median(values) if values else float("nan")
 
     summary: dict[str, Any] = {}
-    for phase in ("idle", "session_60", "session_max"):
+    for phase in ("idle", "session_60", "session_max") if runs else ():
         summary[phase] = {k: med(phase, k) for k in ("browser_p50_ms", "browser_p95_ms", "bus_p50_ms", "bus_p95_ms")}
         s = summary[phase]
         s["p95_ratio_to_bus"] = s["browser_p95_ms"] / s["bus_p95_ms"]

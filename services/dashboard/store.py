@@ -10,6 +10,7 @@ from its thread, request handlers read from theirs. No Redis and no files here.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,49 @@ def _put_capped(d: OrderedDict[K, V], key: K, value: V, cap: int) -> None:
         d.popitem(last=False)
 
 
+class BarSeries:
+    """One (symbol, timeframe)'s newest bars as packed columns: about 48 bytes a bar, not ~500 as objects."""
+
+    __slots__ = ("cap", "close", "high", "low", "open", "ts_open", "volume")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.ts_open = array("q")
+        self.open, self.high, self.low, self.close = array("d"), array("d"), array("d"), array("d")
+        self.volume = array("q")
+
+    def __len__(self) -> int:
+        return len(self.ts_open)
+
+    def add(self, bar: Bar) -> bool:
+        """Append ``bar``; the same bar again replaces the last one; an older one is refused (False)."""
+        cols = (self.ts_open, self.open, self.high, self.low, self.close, self.volume)
+        values = (bar.ts_open, bar.open, bar.high, bar.low, bar.close, bar.volume)
+        if self.ts_open and bar.ts_open <= self.ts_open[-1]:
+            if bar.ts_open != self.ts_open[-1]:
+                return False
+            for col, v in zip(cols, values, strict=True):
+                col[-1] = v
+            return True
+        for col, v in zip(cols, values, strict=True):
+            col.append(v)
+        if len(self.ts_open) > self.cap + self.cap // 10:  # trim in chunks: deleting from the front copies
+            drop = len(self.ts_open) - self.cap
+            for col in cols:
+                del col[:drop]
+        return True
+
+    def to_bars(self, symbol: str, timeframe: str) -> list[Bar]:
+        """The newest ``cap`` bars, oldest first (``ts_event`` is not kept: 0)."""
+        start = max(0, len(self.ts_open) - self.cap)
+        return [
+            Bar(ts_event=0, instrument_token=1, symbol=symbol, timeframe=timeframe, ts_open=t, open=o, high=h, low=lo,
+                close=c, volume=v)
+            for t, o, h, lo, c, v in zip(self.ts_open[start:], self.open[start:], self.high[start:],
+                                         self.low[start:], self.close[start:], self.volume[start:], strict=True)
+        ]  # fmt: skip
+
+
 @dataclass(slots=True)
 class Book:
     """The newest book (from a position snapshot or the checkpoint)."""
@@ -85,7 +129,7 @@ class Store:
         self.signals: OrderedDict[str, SignalOut] = OrderedDict()
         self.trades: OrderedDict[str, deque[TradeMarkerOut]] = OrderedDict()  # symbol -> its fills
         self._fill_ids: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self.bars: OrderedDict[tuple[str, str], deque[Bar]] = OrderedDict()
+        self.bars: OrderedDict[tuple[str, str], BarSeries] = OrderedDict()
         self.book = Book()
         self.equity: deque[EquityPoint] = deque(maxlen=cfg.equity_points)
         self.heartbeats: dict[str, tuple[Heartbeat, int]] = {}  # service -> (heartbeat, received wall ns)
@@ -315,15 +359,9 @@ class Store:
         with self.lock:
             series = self.bars.get(key)
             if series is None:
-                series = deque(maxlen=self.cfg.max_bars_per_series)
+                series = BarSeries(self.cfg.max_bars_per_series)
             _put_capped(self.bars, key, series, self.cfg.max_series)
-            if series and bar.ts_open <= series[-1].ts_open:
-                if bar.ts_open == series[-1].ts_open:
-                    series[-1] = bar
-                    return True
-                return False
-            series.append(bar)
-            return True
+            return series.add(bar)
 
     # -- reads ------------------------------------------------------------------------------
     def order_list(self) -> list[OrderOut]:
@@ -341,7 +379,8 @@ class Store:
 
     def bars_of(self, symbol: str, timeframe: str) -> list[Bar]:
         with self.lock:
-            return list(self.bars.get((symbol, timeframe), ()))
+            series = self.bars.get((symbol, timeframe))
+            return series.to_bars(symbol, timeframe) if series is not None else []
 
     def timeframes_of(self, symbol: str) -> list[str]:
         with self.lock:
@@ -360,7 +399,7 @@ class Store:
                 "signals": len(self.signals),
                 "fills": len(self._fill_ids),
                 "series": len(self.bars),
-                "bars": sum(len(s) for s in self.bars.values()),
+                "bars": sum(min(len(s), s.cap) for s in self.bars.values()),
                 "equity_points": len(self.equity),
             }
 
