@@ -182,14 +182,14 @@ def latency_run(n: int, rate: float) -> dict[str, Any]:
     return out
 
 
-def memory_run(days: int) -> dict[str, Any]:
+def memory_run(days: int, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     samples: list[tuple[float, int, int]] = []  # (seconds, rss bytes, events delivered)
     with FreshRedis() as srv, tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         port = free_port()
         env = session_env(srv.url, Path(tmp) / "artifacts", KITE_ALGO__DASHBOARD__PORT=str(port),
-                          KITE_ALGO__DATA__DAYS=str(days))  # fmt: skip
+                          KITE_ALGO__DATA__DAYS=str(days), **(extra_env or {}))  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         run = TraderRun(env)
         try:
@@ -230,6 +230,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="order events per second")
     parser.add_argument("--memory-days", type=int, default=3, help="sessions in the memory run (0: skip it)")
+    parser.add_argument("--memory-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment of the memory run, e.g. KITE_ALGO__DASHBOARD__MAX_BARS_PER_SERIES=50")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit("chromium is not installed: apt-get install chromium (deploy/install-system-deps.sh)")
@@ -251,7 +253,8 @@ def main() -> None:
         s["p95_ratio_to_bus"] = s["browser_p95_ms"] / s["bus_p95_ms"]
         print(f"{phase}: browser p50 {s['browser_p50_ms']:.1f} ms p95 {s['browser_p95_ms']:.1f} ms; "
               f"bus p50 {s['bus_p50_ms']:.2f} ms p95 {s['bus_p95_ms']:.2f} ms", flush=True)  # fmt: skip
-    memory = memory_run(args.memory_days) if args.memory_days else None
+    extra = dict(item.split("=", 1) for item in args.memory_env)
+    memory = memory_run(args.memory_days, extra) if args.memory_days else None
     if memory:
         print(f"memory over {memory['days']} sessions ({memory['seconds']:.0f} s, {memory['events_read']} events): "
               f"first quarter {memory['rss_first_quarter_median_mib']:.1f} MiB, last quarter "
