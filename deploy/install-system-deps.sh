@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the OS packages kite-algo needs when they are missing (Debian/Ubuntu): redis-server.
+# Installs the OS packages kite-algo needs when they are missing (Debian/Ubuntu): redis-server, and
+# chromium for the dashboard's browser test (headless, driven by Playwright; no browser download).
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

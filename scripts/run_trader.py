@@ -386,10 +386,21 @@ def banner(
     ]
     if "dashboard" in services:
         lines.append(f"  dashboard:        http://{settings.dashboard.host}:{settings.dashboard.port}")
+        lines.append(f"                    controls {dashboard_controls_note(settings)}")
     lines.append("  stop:             Ctrl+C")
     if mode == "live":
         lines.insert(1, "  *** LIVE MODE: orders go to the broker with real money ***")
     return "\n".join(lines)
+
+
+def dashboard_controls_note(settings: Settings) -> str:
+    """Whether the dashboard's controls (halt, square off, ...) will accept a token, for the banner."""
+    if os.environ.get("DASHBOARD_TOKEN", "").strip():
+        return "enabled (DASHBOARD_TOKEN from the environment)"
+    secrets = Path(settings.dashboard.secrets_file)
+    if secrets.is_file() and "DASHBOARD_TOKEN=" in secrets.read_text(errors="replace"):
+        return f"enabled (DASHBOARD_TOKEN from {secrets})"
+    return f"disabled: set DASHBOARD_TOKEN (environment or {secrets}) to halt or square off from the page"
 
 
 def run(mode: str, config: Path, engines: Sequence[str]) -> int:

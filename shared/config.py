@@ -161,6 +161,17 @@ class RedisConfig(Section):
 class DashboardConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(gt=0, lt=65536)] = 8765
+    # DASHBOARD_TOKEN in the environment wins; else the DASHBOARD_TOKEN line of this file.
+    secrets_file: str = "secrets/kite_tokens.env"
+    # What the dashboard keeps in memory (newest first); older history stays in the journals.
+    max_orders: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    max_signals: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    max_trades: Annotated[int, Field(ge=100, le=1_000_000)] = 50_000
+    max_bars_per_series: Annotated[int, Field(ge=50, le=100_000)] = 1_500
+    max_series: Annotated[int, Field(ge=1, le=10_000)] = 400
+    equity_points: Annotated[int, Field(ge=100, le=1_000_000)] = 5_000
+    # Events waiting for one browser; a client slower than this is dropped (it reconnects and reloads).
+    client_queue: Annotated[int, Field(ge=10, le=100_000)] = 2_000
 
 
 class ServicesConfig(Section):

@@ -46,6 +46,7 @@ INPUT_BATCH: Final = 1000
 INPUT_BLOCK_MS: Final = 100  # wait this long for inputs when there is no tick backlog
 TICK_BUDGET_S: Final = 0.5  # most of a slice spent catching up on ticks
 INTENT_CATCH_UP_S: Final = 5.0  # at most this long catching up on ticks before deciding intents
+FIRST_SNAPSHOT_WAIT_S: Final = 10.0  # at start-up, intents wait this long for execution's first book
 
 
 # Within one millisecond entry ids do not order different streams: facts about the world
@@ -70,6 +71,7 @@ class RiskService(Service):
     """Sizes and checks every order intent; the only way to ``orders.approved``."""
 
     name = "risk"
+    first_snapshot_wait_s: float = FIRST_SNAPSHOT_WAIT_S
 
     def __init__(self, settings: Settings, bus: Bus) -> None:
         super().__init__(settings, bus)
@@ -136,13 +138,29 @@ class RiskService(Service):
         if not batch:
             return
         intent_times = [d.message.ts_event for d in batch if isinstance(d.message, OrderIntent)]
+        first_book = False
+        if intent_times and self.engine.state.snapshot_ts == 0:
+            batch, first_book = self.wait_for_first_snapshot(batch)
         if intent_times:
             # Decide with the market as of the intents: catch up on ticks (bounded) until the
             # tick clock has reached the newest intent's event time.
             deadline = time.monotonic() + INTENT_CATCH_UP_S
             while self.drain_ticks() and self.engine.now_ns < max(intent_times) and time.monotonic() < deadline:
                 pass
-        self.handle(batch)
+        self.handle(batch, snapshots_first=first_book)
+
+    def wait_for_first_snapshot(self, batch: list[Delivery]) -> tuple[list[Delivery], bool]:
+        """Intents that come before execution has ever published its book (a start-up race) wait
+        for it, bounded; returns the inputs read meanwhile too, and whether a book came."""
+        assert self.inputs is not None
+        deadline = time.monotonic() + self.first_snapshot_wait_s
+        while time.monotonic() < deadline:
+            if any(isinstance(d.message, PositionSnapshot) for d in batch):
+                return batch, True
+            batch += self.inputs.read(count=INPUT_BATCH, block_ms=200)
+            self.heartbeat()
+        log.warning("no portfolio snapshot from execution in %.1f s: deciding without one", self.first_snapshot_wait_s)
+        return batch, False
 
     def drain_ticks(self, budget_s: float = TICK_BUDGET_S) -> bool:
         """Apply the waiting ticks; True if some are still waiting when the time budget ran out."""
@@ -160,12 +178,18 @@ class RiskService(Service):
             if time.monotonic() >= deadline:
                 return True
 
-    def handle(self, batch: list[Delivery]) -> None:
-        """Apply a batch of inputs in stream-entry order; publish; checkpoint; acknowledge."""
+    def handle(self, batch: list[Delivery], *, snapshots_first: bool = False) -> None:
+        """Apply a batch of inputs in stream-entry order; publish; checkpoint; acknowledge.
+
+        ``snapshots_first``: the book goes before everything (the first book, waited for).
+        """
         assert self.inputs is not None
         engine = self.engine
         out: list[Out] = []
-        for d in sorted(batch, key=_entry_order):
+        ordered = sorted(batch, key=_entry_order)
+        if snapshots_first:
+            ordered.sort(key=lambda d: not isinstance(d.message, PositionSnapshot))  # stable
+        for d in ordered:
             msg = d.message
             if isinstance(msg, OrderIntent):
                 out += engine.on_intent(msg)

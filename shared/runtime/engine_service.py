@@ -35,7 +35,7 @@ from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.candles import CandleBuilder
 from shared.clock import MARKET_CLOSE, ist_datetime, ist_day, ist_to_ns, wall_ns
 from shared.config import Settings, StrategyEngineConfig
-from shared.contracts import InstrumentsPublished, OrderIntent, Signal, Tick
+from shared.contracts import Bar, InstrumentsPublished, OrderIntent, Signal, Tick
 from shared.enums import Product, ServiceState
 from shared.errors import ConfigError, DataError, DecodeError, InstrumentError, KiteAlgoError
 from shared.instruments import InstrumentsMaster
@@ -159,6 +159,7 @@ class EngineService(Service):
         self._boundary_ns = 0  # the next event time that needs attention: the close, or the next day
         self._skip_upto: EntryId | None = None  # replayed entries already inside the restored checkpoint
         self._unacked: list[bytes] = []
+        self._closed_bars: list[Bar] = []  # the engine's closed bars, published on ``bars`` per batch
         self._last_entry_id = b""
         self._last_event_ns = 0
         self._last_checkpoint = time.monotonic()
@@ -277,7 +278,7 @@ class EngineService(Service):
 
     def build_engine(self, symbols: Symbols) -> TradingEngine:
         """A fresh engine over ``symbols`` with this service's strategies, tags and product."""
-        return TradingEngine.from_config(
+        engine = TradingEngine.from_config(
             self.name,
             self.engine_config(),
             symbols=symbols,
@@ -287,6 +288,8 @@ class EngineService(Service):
             product=self.product,
             clock=wall_ns,
         )
+        engine.closed_bars = self._closed_bars
+        return engine
 
     def _set_day(self, day: date, *, flushed: bool = False) -> None:
         self.day = day
@@ -488,6 +491,7 @@ class EngineService(Service):
         self._unacked.extend(d.entry_id for d in deliveries[len(inside) :])
         if out:
             intents += self.publish(out)
+        self.publish_bars()
         c = self.counters
         c["ticks"] += len(deliveries) - len(inside)
         c["skipped"] += skipped
@@ -505,6 +509,12 @@ class EngineService(Service):
             if isinstance(m, OrderIntent):
                 log.info("intent %s %s %s %s (%s)", m.intent_id, m.strategy, m.side, m.symbol, m.reason)
         return intents
+
+    def publish_bars(self) -> None:
+        """The bars closed since the last call, to ``bars`` (the dashboard's candle charts)."""
+        if self._closed_bars:
+            self.bus.publish_many([(streams.BARS, bar) for bar in self._closed_bars])
+            self._closed_bars.clear()
 
     def _cross_boundary(self, ts: int) -> list[Output]:
         """Event time reached the close (flush the open bars) or a new IST day (roll the universe)."""

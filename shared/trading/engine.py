@@ -136,6 +136,9 @@ class TradingEngine:
         self._plain_tick = {s.id: type(s).on_tick is Strategy.on_tick for s in self.strategies}
         self._entry_tokens: frozenset[int] | None = None  # None: every token may be entered
         self._flat_tickers = any(s.ticks_when_flat for s in self.strategies)
+        #: Set to a list to collect every bar the candle builder closes (the service publishes them
+        #: on ``bars`` for the dashboard's charts); None collects nothing.
+        self.closed_bars: list[Bar] | None = None
         self._midnight_ns = 0
         self._ticks = 0
         self._day = -1
@@ -193,6 +196,8 @@ class TradingEngine:
         if tick.ts_event >= self._next_day_ns:
             self._advance_day(tick.ts_event)
         bars = self._candles.on_tick(tick)
+        if bars and self.closed_bars is not None:
+            self.closed_bars.extend(bars)
         out = self._process_bars(bars, emit=True) if bars else []
         if token in self._open or (self._flat_tickers and (self._entry_tokens is None or token in self._entry_tokens)):
             out.extend(self._tick_decisions(token, self._symbols[token], tick))
@@ -212,7 +217,10 @@ class TradingEngine:
 
     def flush(self, ts_ns: int) -> list[Output]:
         """Close the bars that ended by event time ``ts_ns`` (a timer, 15:30) and run the strategies."""
-        return self._process_bars(self._candles.flush(ts_ns), emit=True)
+        bars = self._candles.flush(ts_ns)
+        if bars and self.closed_bars is not None:
+            self.closed_bars.extend(bars)
+        return self._process_bars(bars, emit=True)
 
     def warm_up(self, bars: Iterable[Bar]) -> int:
         """Run history through indicators and strategies without trading; return the bars applied.

@@ -212,9 +212,25 @@ def test_futures_margin_rate_lets_a_lot_fit_that_notional_sizing_never_could(nif
     assert crowded.quantity == 0 and crowded.capped_by == "leverage"
 
 
+def test_an_intent_before_executions_first_book_waits_for_it_at_start_up(
+    svc: RiskService, bus: Bus, redis_client: redis.Redis, master: InstrumentsMaster, nifty: Instrument
+) -> None:
+    import threading
+
+    publish_master(bus, master, T0)
+    bus.publish(streams.ticks("NFO"), tick(nifty, T0))
+    bus.publish(streams.ORDER_INTENTS, intent(nifty, "i-1", T0 + NS))
+    later = threading.Timer(0.5, lambda: bus.publish(streams.POSITIONS, snapshot(T0 + 2 * NS)))
+    later.start()
+    drain(svc)
+    later.join()
+    assert [d.decision for d in decisions(redis_client)] == [Decision.ALLOW]  # decided once the book came
+
+
 def test_without_a_snapshot_risk_blocks_fail_closed_until_execution_publishes_one(
     svc: RiskService, bus: Bus, redis_client: redis.Redis, master: InstrumentsMaster, nifty: Instrument
 ) -> None:
+    svc.first_snapshot_wait_s = 0.3  # start-up wait for execution's first book, then fail closed
     publish_master(bus, master, T0)
     bus.publish(streams.ticks("NFO"), tick(nifty, T0))
     bus.publish(streams.ORDER_INTENTS, intent(nifty, "i-1", T0 + NS))

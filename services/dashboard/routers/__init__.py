@@ -1,0 +1,1 @@
+"""The dashboard's routes: ``read`` (GET /api/...), ``control`` (POST, token), ``stream`` (SSE)."""
