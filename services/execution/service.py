@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import msgspec
 
-from services.execution.book import checkpoint_differences, order_entry, position_snapshot
+from services.execution.book import checkpoint_differences, order_entry
 from services.execution.journal_writer import JournalWriter
 from services.execution.oms import Oms, OrderMeta, Recovered, recover
 from shared.brokers.base import BrokerEvent, order_event
@@ -31,6 +31,7 @@ from shared.brokers.fill_model import FillConfig
 from shared.brokers.orders import Order
 from shared.brokers.paper import STRICT_FILLS, PaperBroker
 from shared.brokers.positions import Portfolio
+from shared.brokers.snapshot import position_snapshot
 from shared.bus import streams
 from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.clock import NS, ist_datetime, ist_day, ist_to_ns, wall_ns

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from shared.instruments import InstrumentsMaster
-
 from shared.contracts import FeedSubscription
 from shared.enums import FeedAction
 from shared.errors import InstrumentError
+from shared.instruments import InstrumentsMaster
 
 
 class Subscriptions:
