@@ -213,8 +213,15 @@ class Backtest:
         self.counters = dict.fromkeys(("ticks", "signals", "intents", "orders", "fills", "rejected", "days"), 0)
 
     # -- the loop ----------------------------------------------------------------------------
-    def run(self, ticks: Iterable[Tick], progress: Callable[[int], None] | None = None) -> BacktestResult:
-        """Play ``ticks`` (event-time order); ``progress(n)`` is told every few thousand ticks."""
+    def run(
+        self, ticks: Iterable[Tick], progress: Callable[[int], None] | None = None, *, finish: bool = True
+    ) -> BacktestResult:
+        """Play ``ticks`` (event-time order); ``progress(n)`` is told every few thousand ticks.
+
+        ``finish``: at the end of the data, close the last session as 15:30 would (flush the
+        open bars, expire working orders, book the day). A paper session whose feed stops
+        mid-session does neither (the parity test passes False).
+        """
         started = time.perf_counter()
         n = 0
         on_tick = self.on_tick
@@ -225,7 +232,10 @@ class Backtest:
                 progress(4096)
         if progress is not None:
             progress(n % 4096)
-        self.finish()
+        if finish:
+            self.finish()
+        elif self.day is not None:
+            self.day_pnl[self.day] = self.broker.portfolio.net_pnl
         return BacktestResult(
             journal=self.journal,
             decisions=self.decisions,
