@@ -155,17 +155,18 @@ def generate_history(
             idio = rng.standard_normal(n) * sd * a.idio_sd
             log_path = np.cumsum(a.beta * market + idio)
             start_level = level[i] * math.exp(gap[i] * (a.beta * market_sd + a.idio_sd) * 0.5)
-            volume = (rng.gamma(2.0, 500.0, MINUTES) * vol_shape).astype(np.int64) + 1
+            busy = rng.gamma(2.0, 500.0, MINUTES) * vol_shape  # ~1,000 a minute at midday, U-shaped
             if a.index is not None:
                 fut = master.future(a.symbol, day)
                 assert fut.expiry is not None
                 carry = math.exp(RISK_FREE_RATE * max((fut.expiry - day).days, 0) / 365.0)
                 ohlc = _ohlc(log_path, start_level * carry, fut.tick_size)
                 key = f"NFO/{fut.tradingsymbol}"
-                volume = volume // fut.lot_size * fut.lot_size + fut.lot_size
+                volume = (busy.astype(np.int64) + 1) * fut.lot_size  # lots a minute
             else:
                 ohlc = _ohlc(log_path, start_level, a.tick)
                 key = f"NSE/{a.symbol}"
+                volume = (busy * 100).astype(np.int64) + 1  # shares a minute
             rows = [
                 f"{stamps[m]},{_fmt(ohlc[m, 0])},{_fmt(ohlc[m, 1])},{_fmt(ohlc[m, 2])},{_fmt(ohlc[m, 3])},{volume[m]}\n"
                 for m in range(MINUTES)

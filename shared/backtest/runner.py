@@ -253,6 +253,7 @@ class Backtest:
         if ts > self.now:
             self.now = ts
         self.counters["ticks"] += 1
+        self.risk.on_tick(tick)  # risk decides with the market up to this tick (it drains ticks first)
         if self.same_tick:
             self._engines(tick)
             self._execution(tick)
@@ -263,7 +264,6 @@ class Backtest:
             self._sample(ts)
 
     def _execution(self, tick: Tick) -> None:
-        self.risk.on_tick(tick)
         events = self.broker.on_tick(tick)
         if events:
             self._emit(events)
