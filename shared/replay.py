@@ -23,11 +23,12 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 
 from shared.clock import NS, ist_day, ist_to_ns
 from shared.config import Settings
-from shared.contracts import Tick, depth
+from shared.contracts import Tick
 from shared.errors import ConfigError, DataError
 from shared.instruments import Instrument, InstrumentsMaster
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 TICK_COLUMNS = ("timestamp", "exchange", "tradingsymbol", "last_price")
 CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 MAX_REPORTED_ERRORS = 20
+_DAY_NS = 86_400 * NS
+_ONE = (1,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,7 @@ class ReplaySource:
         self._pending: _Row | None = None
         self._cum: dict[int, int] = {}
         self._day = -1
+        self._day_start_ns = 0
         self._new_session = False
         self._batch = batch
         log.info("replaying %s (%d files)", folder, len(files))
@@ -231,13 +235,27 @@ class ReplaySource:
 
     def _tick(self, r: _Row) -> Tick:
         inst = self.master.by_token(r.token)
-        day = ist_day(r.ts).toordinal()
-        if day != self._day:  # cumulative volume restarts each session
-            self._day, self._cum, self._new_session = day, {}, True
+        if not self._day_start_ns <= r.ts < self._day_start_ns + _DAY_NS:  # cumulative volume restarts daily
+            day = ist_day(r.ts)
+            self._day, self._cum, self._new_session = day.toordinal(), {}, True
+            self._day_start_ns = ist_to_ns(datetime.combine(day, dtime(0, 0)))
         cum = r.cumulative if r.cumulative >= 0 else self._cum.get(r.token, 0) + r.volume_delta
         self._cum[r.token] = cum
+        if inst.is_index:
+            return Tick(
+                ts_event=r.ts,
+                instrument_token=r.token,
+                exchange=inst.exchange,
+                symbol=inst.tradingsymbol,
+                last_price=r.price,
+                last_quantity=r.qty,
+                volume=cum,
+                oi=r.oi,
+            )
         tick = inst.tick_size or 0.05
         bid = max(round(r.price - tick, 2), tick)
+        qty = (max(r.qty, 1),)
+        # one level each side, a tick away from the price (the fields of ``depth``, built directly: per tick)
         return Tick(
             ts_event=r.ts,
             instrument_token=r.token,
@@ -247,8 +265,12 @@ class ReplaySource:
             last_quantity=r.qty,
             volume=cum,
             oi=r.oi,
-            **(depth([(bid, max(r.qty, 1), 1)], [(round(r.price + tick, 2), max(r.qty, 1), 1)])
-               if not inst.is_index else {}),
+            bid_prices=(bid,),
+            bid_quantities=qty,
+            bid_orders=_ONE,
+            ask_prices=(round(r.price + tick, 2),),
+            ask_quantities=qty,
+            ask_orders=_ONE,
         )
 
     def next_batch(self) -> list[Tick] | None:
