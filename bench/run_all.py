@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("bench.bus",)
+BENCHMARKS = ("bench.bus", "bench.backtest")
 
 
 def main() -> None:

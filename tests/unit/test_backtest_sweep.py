@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from scripts.run_trader import main as run_trader_main
 from shared.backtest import run_backtest
 from shared.backtest.report import Report
 from shared.backtest.sweep import apply_point, parse_sweep_arg, points, rank, run_sweep, run_sweep_dask, table
@@ -64,3 +67,20 @@ def test_dask_local_cluster_sweep_equals_the_process_pool() -> None:
     assert [(r["params"], r["net_pnl"], r["sharpe"]) for r in dask] == [
         (r["params"], r["net_pnl"], r["sharpe"]) for r in local
     ]
+
+
+def test_sweep_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = run_trader_main([
+        "backtest", "--config", str(CONFIG), "--data", str(DATA), "--to", "2025-01-10", "--strategies",
+        "ema20_50_intraday", "--sweep", "ema20_50_intraday.stop_atr=1,3", "--workers", "1", "--rank-by", "net_pnl",
+        "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert rc == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["#", "ema20_50_intraday.stop_atr", "net_pnl"]
+    rows = json.loads((tmp_path / "sweep.json").read_text())
+    ranked = [r["params"]["ema20_50_intraday.stop_atr"] for r in rows]
+    assert ranked == [int(lines[1].split()[1]), int(lines[2].split()[1])]
+    assert rows[0]["net_pnl"] >= rows[1]["net_pnl"]
+    assert run_trader_main(["backtest", "--config", str(CONFIG), "--data", str(DATA), "--sweep", "nope.x=1"]) == 2
+    assert "name no strategy" in capsys.readouterr().err
