@@ -75,7 +75,7 @@ def parity_config(tmp_path: Path, folder: Path) -> Path:
         "trading": {"mode": "paper", "fno_universe": ["NIFTY", "BANKNIFTY"], "paper_capital": 500000},
         "data": {"source": "replay", "replay_path": str(folder), "replay_kind": "ticks", "speed": 60},
         "strategy_engine": {
-            "engines": {"fno": [{"name": "ema20_50_intraday", "timeframe": "1m", "params": {"stop_atr": 1.5}}]}
+            "engines": {"fno": [{"name": "ema20_50_intraday", "timeframe": "1m", "params": {"stop_atr": 200.0}}]}
         },
         "risk": {
             "max_daily_loss": 1e9,
@@ -83,6 +83,10 @@ def parity_config(tmp_path: Path, folder: Path) -> Path:
             "max_trades_per_symbol_per_day": 1000,
             "max_orders_per_minute": 600,
         },
+        # risk sizes from the stop distance: a stop never reached, 100% risk, the exposure cap binds
+        # at one lot. No stop exits: a stop hit on the tick right after the entry's fill races that
+        # fill to risk (a reduce-only exit on a book risk still sees flat is blocked).
+        "portfolio": {"risk_per_trade_pct": 1.0},
     }
     path = tmp_path / "parity.yaml"
     path.write_text(yaml.safe_dump(config))
