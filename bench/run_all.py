@@ -5,7 +5,15 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("bench.bus", "bench.engine_ingest", "bench.pipeline", "bench.kite_wire", "bench.options")
+BENCHMARKS = (
+    "bench.bus",
+    "bench.engine_ingest",
+    "bench.pipeline",
+    "bench.kite_wire",
+    "bench.options",
+    "bench.backtest",
+    "bench.dashboard",
+)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ order, then the private Redis; the exit code is 0.
 
     python -m scripts.run_trader paper [--config PATH] [--engines fno,options,equity|all|none]
     python -m scripts.run_trader live --config configs/live.yaml
+    python -m scripts.run_trader backtest --config configs/backtest.yaml --from ... --to ...
 """
 
 from __future__ import annotations
@@ -455,6 +456,11 @@ def login_and_exit(mode: str, config: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m scripts.run_trader``; returns the exit code (2: usage, config or start-up error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("backtest", "backtest-data"):  # one process, no Redis: scripts/backtest.py
+        from scripts.backtest import main as backtest_main
+
+        return backtest_main(argv)
     args = build_parser().parse_args(argv)
     if args.login:
         return login_and_exit(args.mode, args.config)

@@ -246,6 +246,26 @@ class OptionsConfig(Section):
     rate: Annotated[float, Field(ge=0, le=0.5)] = 0.06
 
 
+class BacktestConfig(Section):
+    """``python -m scripts.run_trader backtest`` (docs/backtesting.md)."""
+
+    # A folder in the replay layout: instruments.csv + candles/<EXCHANGE>/<SYMBOL>.csv|.parquet
+    data_path: str = "data/history"
+    output_dir: str = "artifacts/backtest"
+    start: date | None = None  # None: from the first candle
+    end: date | None = None  # None: to the last candle
+    symbols: list[str] = ["NIFTY", "RELIANCE"]  # index names trade their current future; others NSE stocks
+    strategies: list[str] = []  # strategy names to keep from strategy_engine.engines; [] = all configured
+    # next_tick: an order fills on the tick after the one that decided it (as the services do);
+    # same_tick: on the deciding tick (a bar strategy then fills at the next bar's open)
+    fill_timing: Literal["next_tick", "same_tick"] = "next_tick"
+    progress: bool = True
+    # Parameter grid for sweeps: "<strategy>.<param>" -> values (run_trader backtest --sweep)
+    sweep: dict[str, list[float | int | str | bool]] = {}
+    sweep_rank_by: str = "sharpe"
+    sweep_workers: Annotated[int, Field(ge=0)] = 0  # 0 = one per core
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings``."""
 
@@ -268,6 +288,7 @@ class Settings(BaseSettings):
     services: ServicesConfig = ServicesConfig()
     kite: KiteConfig = KiteConfig()
     options: OptionsConfig = OptionsConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
     #: The file these settings came from (not a setting).
     source_file: str = ""

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
-from services.execution.book import checkpoint_differences, order_entry, position_snapshot
+from services.execution.book import checkpoint_differences, order_entry
 from services.execution.journal_writer import JournalWriter
 from services.execution.live import LiveExecution
 from services.execution.oms import Oms, OrderMeta, Recovered, recover
@@ -34,6 +34,7 @@ from shared.brokers.fill_model import FillConfig
 from shared.brokers.orders import Order
 from shared.brokers.paper import PaperBroker
 from shared.brokers.positions import Portfolio
+from shared.brokers.snapshot import position_snapshot
 from shared.bus import streams
 from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.clock import NS, ist_datetime, ist_day, ist_to_ns, wall_ns

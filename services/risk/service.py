@@ -14,7 +14,6 @@ import time
 from typing import Final
 
 from services.risk.checkpoint import checkpoint_path, load_state, save_state
-from services.risk.engine import Out, RiskEngine
 from shared.bus import streams
 from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.config import Settings
@@ -28,6 +27,7 @@ from shared.contracts import (
     Tick,
 )
 from shared.errors import DataError
+from shared.risk.engine import Out, RiskEngine
 from shared.runtime.service import Service
 
 log = logging.getLogger(__name__)

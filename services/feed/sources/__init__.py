@@ -42,7 +42,7 @@ def build_source(settings: Settings) -> TickSource:
 
         return SimSource(settings)
     if kind == "replay":
-        from services.feed.sources.replay import ReplaySource
+        from shared.replay import ReplaySource
 
         return ReplaySource(settings)
     if kind == "kite":

@@ -4,7 +4,7 @@ Layout of ``data.replay_path`` (a folder):
 
     instruments.csv              Kite's instruments master (maps symbols to tokens, tick sizes)
     ticks.csv                    optional: timestamp,exchange,tradingsymbol,last_price[,last_quantity,volume,oi]
-    candles/<EXCHANGE>/<TRADINGSYMBOL>.csv
+    candles/<EXCHANGE>/<TRADINGSYMBOL>.csv (or .parquet, with pyarrow)
                                  optional: Kite's historical-candles layout, 1 minute:
                                  date,open,high,low,close,volume[,oi]
 
@@ -20,14 +20,15 @@ from __future__ import annotations
 import csv
 import heapq
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 
 from shared.clock import NS, ist_day, ist_to_ns
 from shared.config import Settings
-from shared.contracts import Tick, depth
+from shared.contracts import Tick
 from shared.errors import ConfigError, DataError
 from shared.instruments import Instrument, InstrumentsMaster
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 TICK_COLUMNS = ("timestamp", "exchange", "tradingsymbol", "last_price")
 CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 MAX_REPORTED_ERRORS = 20
+_DAY_NS = 86_400 * NS
+_ONE = (1,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,38 +122,66 @@ def _candle_ticks(inst: Instrument, ts: int, o: float, h: float, lo: float, c: f
 
 
 def _read_candles(path: Path, inst: Instrument, errors: _Errors) -> list[_Row]:
-    rows: list[_Row] = []
+    if path.suffix == ".parquet":
+        return _candle_rows(_parquet_records(path, errors), inst, errors)
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         if not _header(reader, path, CANDLE_COLUMNS, errors):
-            return rows
-        last_ts = 0
-        for line, rec in enumerate(reader, start=2):
-            where = f"{path}:{line}"
-            try:
-                ts = _parse_ts(rec["date"])
-                o, h, lo, c = (float(rec[k]) for k in ("open", "high", "low", "close"))
-                v = int(float(rec["volume"]))
-                oi = int(float(rec.get("oi") or 0))
-            except Exception as exc:
-                errors.add(where, str(exc))
-                continue
-            if not (lo <= min(o, c) and max(o, c) <= h and lo > 0):
-                errors.add(where, f"inconsistent candle o={o} h={h} l={lo} c={c} (need 0 < low <= open,close <= high)")
-            elif v < 0:
-                errors.add(where, f"volume must not be negative, got {v}")
-            elif ts <= last_ts:
-                errors.add(where, "candle time does not increase (rows must be in time order, one per minute)")
-            else:
-                rows.extend(_candle_ticks(inst, ts, o, h, lo, c, v, oi))
-                last_ts = ts
+            return []
+        records = ((f"{path}:{line}", rec) for line, rec in enumerate(reader, start=2))
+        return _candle_rows(records, inst, errors)
+
+
+def _parquet_records(path: Path, errors: _Errors) -> Iterator[tuple[str, dict[str, object]]]:
+    """Rows of a Parquet candle file as dicts (``date`` a timestamp or ISO text); needs pyarrow."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        errors.add(str(path), "reading Parquet needs pyarrow (pip install pyarrow), or convert the file to CSV")
+        return
+    table = pq.read_table(path)
+    missing = [c for c in CANDLE_COLUMNS if c not in table.column_names]
+    if missing:
+        errors.add(f"{path}", f"missing column(s) {', '.join(missing)} (expected {', '.join(CANDLE_COLUMNS)})")
+        return
+    for i, rec in enumerate(table.to_pylist()):
+        yield f"{path}:row {i}", rec
+
+
+def _candle_ts(value: object) -> int:
+    if isinstance(value, datetime):
+        return ist_to_ns(value)
+    return _parse_ts(str(value))
+
+
+def _candle_rows(records: Iterable[tuple[str, Mapping[str, object]]], inst: Instrument, errors: _Errors) -> list[_Row]:
+    rows: list[_Row] = []
+    last_ts = 0
+    for where, rec in records:
+        try:
+            ts = _candle_ts(rec["date"])
+            o, h, lo, c = (float(rec[k]) for k in ("open", "high", "low", "close"))  # type: ignore[arg-type]
+            v = int(float(rec["volume"]))  # type: ignore[arg-type]
+            oi = int(float(rec.get("oi") or 0))  # type: ignore[arg-type]
+        except Exception as exc:
+            errors.add(where, str(exc))
+            continue
+        if not (lo <= min(o, c) and max(o, c) <= h and lo > 0):
+            errors.add(where, f"inconsistent candle o={o} h={h} l={lo} c={c} (need 0 < low <= open,close <= high)")
+        elif v < 0:
+            errors.add(where, f"volume must not be negative, got {v}")
+        elif ts <= last_ts:
+            errors.add(where, "candle time does not increase (rows must be in time order, one per minute)")
+        else:
+            rows.extend(_candle_ticks(inst, ts, o, h, lo, c, v, oi))
+            last_ts = ts
     return rows
 
 
 def load_replay(folder: Path) -> tuple[InstrumentsMaster, list[list[_Row]]]:
     """The master and every file's rows, checked. Raises DataError listing each bad row."""
     if not folder.is_dir():
-        raise ConfigError(f"data.replay_path: {folder} is not a folder (see services/feed/sources/replay.py)")
+        raise ConfigError(f"data.replay_path: {folder} is not a folder (see shared/replay.py)")
     master_path = folder / "instruments.csv"
     if not master_path.exists():
         raise ConfigError(f"data.replay_path: {master_path} is missing (Kite's instruments CSV is required)")
@@ -159,7 +190,8 @@ def load_replay(folder: Path) -> tuple[InstrumentsMaster, list[list[_Row]]]:
     files: list[list[_Row]] = []
     if (folder / "ticks.csv").exists():
         files.append(_read_ticks(folder / "ticks.csv", master, errors))
-    for path in sorted((folder / "candles").glob("*/*.csv")):
+    candle_files = [*(folder / "candles").glob("*/*.csv"), *(folder / "candles").glob("*/*.parquet")]
+    for path in sorted(candle_files):
         try:
             inst = master.by_symbol(path.parent.name, path.stem)
         except Exception as exc:
@@ -176,14 +208,24 @@ class ReplaySource:
     """Merges every file by event time and hands out one event-time instant at a time."""
 
     def __init__(self, settings: Settings) -> None:
-        folder = Path(settings.data.replay_path or "")
+        self._setup(Path(settings.data.replay_path or ""), settings.data.publish_batch)
+
+    @classmethod
+    def from_folder(cls, folder: Path, batch: int = 500) -> ReplaySource:
+        """A source over ``folder`` without a ``Settings`` (the backtester's)."""
+        source = cls.__new__(cls)
+        source._setup(folder, batch)
+        return source
+
+    def _setup(self, folder: Path, batch: int) -> None:
         self.master, files = load_replay(folder)
         self._rows: Iterator[_Row] = heapq.merge(*files, key=lambda r: r.ts)
         self._pending: _Row | None = None
         self._cum: dict[int, int] = {}
         self._day = -1
+        self._day_start_ns = 0
         self._new_session = False
-        self._batch = settings.data.publish_batch
+        self._batch = batch
         log.info("replaying %s (%d files)", folder, len(files))
 
     @property
@@ -193,13 +235,27 @@ class ReplaySource:
 
     def _tick(self, r: _Row) -> Tick:
         inst = self.master.by_token(r.token)
-        day = ist_day(r.ts).toordinal()
-        if day != self._day:  # cumulative volume restarts each session
-            self._day, self._cum, self._new_session = day, {}, True
+        if not self._day_start_ns <= r.ts < self._day_start_ns + _DAY_NS:  # cumulative volume restarts daily
+            day = ist_day(r.ts)
+            self._day, self._cum, self._new_session = day.toordinal(), {}, True
+            self._day_start_ns = ist_to_ns(datetime.combine(day, dtime(0, 0)))
         cum = r.cumulative if r.cumulative >= 0 else self._cum.get(r.token, 0) + r.volume_delta
         self._cum[r.token] = cum
+        if inst.is_index:
+            return Tick(
+                ts_event=r.ts,
+                instrument_token=r.token,
+                exchange=inst.exchange,
+                symbol=inst.tradingsymbol,
+                last_price=r.price,
+                last_quantity=r.qty,
+                volume=cum,
+                oi=r.oi,
+            )
         tick = inst.tick_size or 0.05
         bid = max(round(r.price - tick, 2), tick)
+        qty = (max(r.qty, 1),)
+        # one level each side, a tick away from the price (the fields of ``depth``, built directly: per tick)
         return Tick(
             ts_event=r.ts,
             instrument_token=r.token,
@@ -209,8 +265,12 @@ class ReplaySource:
             last_quantity=r.qty,
             volume=cum,
             oi=r.oi,
-            **(depth([(bid, max(r.qty, 1), 1)], [(round(r.price + tick, 2), max(r.qty, 1), 1)])
-               if not inst.is_index else {}),
+            bid_prices=(bid,),
+            bid_quantities=qty,
+            bid_orders=_ONE,
+            ask_prices=(round(r.price + tick, 2),),
+            ask_quantities=qty,
+            ask_orders=_ONE,
         )
 
     def next_batch(self) -> list[Tick] | None:

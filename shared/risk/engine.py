@@ -1,4 +1,4 @@
-"""The risk service's decisions without the bus: state updates in, messages to publish out.
+"""Risk decisions without the bus, for the risk service and the backtester: state in, messages out.
 
 ``RiskEngine`` wraps ``RiskState`` and the rules of ``shared.risk``. It holds "now" (the
 newest event time seen: ticks, intents, snapshots, fills, order events; never a control
