@@ -63,23 +63,9 @@ class JournalWriter:
             fee=ev.fee,
         )
         self._dirty = True
-        closed: list[PnlRecord] = []
-        if fill is not None:
-            closed = self.trades.on_fill(
-                fill.ts_event,
-                evt.strategy,
-                evt.symbol,
-                evt.product,
-                evt.side,
-                fill.quantity,
-                fill.price,
-                fill.charges,
-                evt.exchange,
-            )
-            for trade in closed:
-                self.pnl.append(trade)
-        if ev.fee:
-            self.trades.charge(evt.strategy, ev.fee)
+        closed = self.trades.on_broker_event(ev)
+        for trade in closed:
+            self.pnl.append(trade)
         fields: dict[str, Any] = {
             "order_id": evt.order_id,
             "symbol": evt.symbol,

@@ -63,22 +63,8 @@ class MemoryJournal:
                 fee=ev.fee,
             )
         )
-        closed: list[PnlRecord] = []
-        if fill is not None:
-            closed = self.book.on_fill(
-                fill.ts_event,
-                evt.strategy,
-                evt.symbol,
-                evt.product,
-                evt.side,
-                fill.quantity,
-                fill.price,
-                fill.charges,
-                evt.exchange,
-            )
-            self.trades.extend(closed)
-        if ev.fee:
-            self.book.charge(evt.strategy, ev.fee)
+        closed = self.book.on_broker_event(ev)
+        self.trades.extend(closed)
         return closed
 
     def signal(self, signal: Signal) -> None:

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shared.brokers.positions import Position
 from shared.clock import NS
 from shared.enums import Product, Side
 from shared.state.formats import PnlRecord
+
+if TYPE_CHECKING:
+    from shared.brokers.base import BrokerEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,17 @@ class TradeBook:
                 "fills": trade.fills,
             },
         )
+
+    def on_broker_event(self, ev: BrokerEvent) -> list[PnlRecord]:
+        """Apply one order change (its fill, its fee); returns the round trips it closed."""
+        evt, fill = ev.order, ev.fill
+        closed: list[PnlRecord] = []
+        if fill is not None:
+            closed = self.on_fill(fill.ts_event, evt.strategy, evt.symbol, evt.product, evt.side, fill.quantity,
+                                  fill.price, fill.charges, evt.exchange)  # fmt: skip
+        if ev.fee:
+            self.charge(evt.strategy, ev.fee)
+        return closed
 
     def charge(self, strategy: str, amount: float) -> None:
         """A charge not tied to a fill (auto square-off fee), booked to ``strategy``'s day PnL."""
