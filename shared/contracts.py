@@ -171,6 +171,9 @@ class OrderIntent(Message, frozen=True, tag="order_intent"):
     timeframe: str = ""
     #: The signal's event time, for the ``parent_signal_timestamp`` column of orders.csv.
     signal_ts: NonNegInt = 0
+    #: The deciding engine's trading profile (``INTRADAY``), for orders.csv's ``profile`` column.
+    #: On the intent, not looked up from its signal: execution may see the two in either order.
+    profile: str = ""
     #: Options only (journaled in orders.csv ``extra``): the contract's strike, expiry (ISO) and CE/PE.
     strike: NonNegFloat = 0.0
     expiry: str = ""

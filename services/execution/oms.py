@@ -44,7 +44,7 @@ class OrderMeta:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of_intent(cls, intent: OrderIntent, *, mode: str, profile: str = "") -> OrderMeta:
+    def of_intent(cls, intent: OrderIntent, *, mode: str) -> OrderMeta:
         """The journal context of an order placed for ``intent``."""
         extra: dict[str, Any] = {"instrument_token": intent.instrument_token, "mode": mode}
         if intent.trigger_price:
@@ -58,7 +58,7 @@ class OrderMeta:
             extra.update(strike=intent.strike, expiry=intent.expiry, option_type=intent.option_type)
         return cls(
             tf=intent.timeframe,
-            profile=profile,
+            profile=intent.profile,
             parent_signal_ts=intent.signal_ts or None,
             underlying=intent.underlying,
             extra=extra,

@@ -70,7 +70,6 @@ TICK_BLOCK_MS: Final = 100
 SNAPSHOT_EVERY_NS: Final = 5 * NS  # event time
 CHECKPOINT_EVERY_S: Final = 3.0  # wall time
 MASTER_RETRY_S: Final = 2.0
-SIGNAL_MEMORY: Final = 20_000  # signal id -> profile, for the orders.csv profile column
 
 
 class ExecutionService(LiveExecution, Service):
@@ -136,7 +135,6 @@ class ExecutionService(LiveExecution, Service):
         self._next_checkpoint = 0.0
         self._next_master_try = 0.0
         self._to_adopt: Recovered | None = None
-        self._profiles: dict[str, str] = {}
         self._universe: tuple[date | None, list[str], list[str] | None] = (None, [], None)
         self.risk_view: dict[str, Any] = {"halted": False, "killed_symbols": [], "last_command": None}
 
@@ -370,8 +368,7 @@ class ExecutionService(LiveExecution, Service):
             return
         ts = max(self.now, intent.ts_event)
         self._advance(ts)
-        profile = self._profiles.get(intent.signal_id, "") if intent.signal_id else ""
-        self._pending_meta = OrderMeta.of_intent(intent, mode=self.mode, profile=profile)
+        self._pending_meta = OrderMeta.of_intent(intent, mode=self.mode)
         try:
             order = self.broker.place(intent, ts)
         except (KiteAlgoError, ValueError) as exc:
@@ -381,7 +378,7 @@ class ExecutionService(LiveExecution, Service):
         finally:
             self._pending_meta = None
         evt = order_event(order, ts)
-        self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode, profile=profile))
+        self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode))
         if self.live and order.status == OrderStatus.PENDING:
             self.counters["orders"] += 1  # sent, not acknowledged yet: its row is already on disk
             return
@@ -453,11 +450,6 @@ class ExecutionService(LiveExecution, Service):
             log.error("signal %s not journaled: %s", sig.signal_id, exc)
             return
         self.counters["signals"] += 1
-        profile = sig.indicators.get("profile")
-        if isinstance(profile, str):
-            if len(self._profiles) >= SIGNAL_MEMORY:
-                self._profiles.pop(next(iter(self._profiles)))
-            self._profiles[sig.signal_id] = profile
 
     # -- outputs ------------------------------------------------------------------------------
 

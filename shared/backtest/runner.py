@@ -206,7 +206,6 @@ class Backtest:
         self._close_ns = 0
         self._next_day_ns = 0
         self._flushed = False
-        self._profiles: dict[str, str] = {}
         self._fill_since_snapshot = False
         self._last_snapshot_ns = -SNAPSHOT_EVERY_NS
         self._next_sample_ns = 0
@@ -293,9 +292,6 @@ class Backtest:
             if isinstance(msg, Signal):
                 self.counters["signals"] += 1
                 self.journal.signal(msg)
-                profile = msg.indicators.get("profile")
-                if isinstance(profile, str):
-                    self._profiles[msg.signal_id] = profile
         for msg in out:
             if isinstance(msg, OrderIntent):
                 self.counters["intents"] += 1
@@ -317,8 +313,7 @@ class Backtest:
             log.error("intent %s could not be placed: %s", intent.intent_id, exc)
             return
         evt = order_event(order, ts)
-        profile = self._profiles.get(intent.signal_id, "") if intent.signal_id else ""
-        self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode, profile=profile))
+        self.oms.record(evt, OrderMeta.of_intent(intent, mode=self.mode))
         self.counters["rejected" if order.status == OrderStatus.REJECTED else "orders"] += 1
         self._emit([BrokerEvent(evt)])
 

@@ -462,6 +462,7 @@ class TradingEngine:
             ref_price=p.price,
             timeframe=p.timeframe,
             signal_ts=ts,
+            profile=self.profile,
         )
 
     # -- state ---------------------------------------------------------------------------------

@@ -93,7 +93,6 @@ def parity_config(tmp_path: Path, folder: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(reason="diverges after the 2026-11-25 merge; see the closing note", strict=False)
 @pytest.mark.timeout(300)
 def test_services_and_backtester_agree_line_for_line(redis_url: str, tmp_path: Path) -> None:
     folder = parity_folder(tmp_path)

@@ -145,9 +145,10 @@ def test_approved_intent_and_ticks_give_events_a_fill_a_snapshot_and_journal_row
         timeframe="5m",
         indicators={"profile": "INTRADAY"},
     )
-    send(bus, (streams.SIGNALS, sig), (streams.ORDERS_APPROVED, intent("i1")))
+    # the approved intent may reach execution before its signal: the profile rides on the intent
+    send(bus, (streams.ORDERS_APPROVED, intent("i1", profile="INTRADAY")))
     drain(service)
-    send(bus, (streams.ticks("NFO"), tick(at(9, 30, 0.25))))
+    send(bus, (streams.SIGNALS, sig), (streams.ticks("NFO"), tick(at(9, 30, 0.25))))
     drain(service)
 
     events = read(redis_client, streams.ORDER_EVENTS)

@@ -153,6 +153,8 @@ def test_every_signals_csv_column_is_filled() -> None:
     outputs = ema_engine(mode="paper", profile="INTRADAY").on_bars(minute_bar(i, c) for i, c in enumerate(closes))
     sigs = signals(outputs)
     assert sigs
+    intents = [i for i in outputs if isinstance(i, OrderIntent)]
+    assert intents and all(i.profile == "INTRADAY" for i in intents)
     for sig in sigs:
         row = signal_record(sig)  # what the journal writes
         assert set(row) == set(SIGNALS_CSV_COLUMNS)
