@@ -215,7 +215,9 @@ class KiteSource:
 
     def watchdog(self, now: float) -> None:
         for conn in self.connections:
-            if conn.connects and conn.stale(now, self.cfg.stale_seconds):
+            # Only an open socket can be silently dead; one waiting out its reconnect back-off
+            # (longer than stale_seconds after a few attempts) must not be dropped again.
+            if conn.connects and conn.ticker.is_connected() and conn.stale(now, self.cfg.stale_seconds):
                 log.warning("ticker %d: no frame for %.1f s; dropping it to reconnect", conn.number,
                             now - conn.last_frame)  # fmt: skip
                 self.counters["watchdog_drops"] += 1
