@@ -10,6 +10,7 @@ that ``rebuild_from_journal`` uses, so a rebuilt book equals the live one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from services.execution.oms import OrderMeta
@@ -97,11 +98,23 @@ class JournalWriter:
 
     def sync(self) -> None:
         """fsync everything appended since the last sync (before acknowledging its inputs)."""
+        job = self.sync_job()
+        if job is not None:
+            job()
+
+    def sync_job(self) -> Callable[[], None] | None:
+        """The fsync of every journal, to run on another thread (None: nothing appended since
+        the last one). It covers every row appended before it runs, so a later job also
+        covers an earlier one it replaces."""
         if not self._dirty:
-            return
+            return None
+        self._dirty = False
+        return self.sync_all
+
+    def sync_all(self) -> None:
+        """fsync every journal (thread-safe: ``LockedAppendFile.sync``)."""
         for journal in (self.orders, self.pnl, self.signals, self.events):
             journal.sync()
-        self._dirty = False
 
     @property
     def closed(self) -> bool:

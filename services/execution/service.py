@@ -21,6 +21,7 @@ import logging
 import time
 from datetime import date
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -54,7 +55,13 @@ from shared.errors import DataError, KiteAlgoError
 from shared.instruments import InstrumentsMaster
 from shared.risk.greeks import OptionBook
 from shared.runtime.service import Service
-from shared.state.checkpoint import CheckpointError, build_state_checkpoint, read_checkpoint_or_backup, write_checkpoint
+from shared.state.checkpoint import (
+    CheckpointError,
+    build_state_checkpoint,
+    encode_checkpoint,
+    read_checkpoint_or_backup,
+    store_checkpoint,
+)
 from shared.state.paths import StatePaths
 from shared.state.scanner import load_universe
 from shared.state.trades import TradeBook
@@ -223,8 +230,10 @@ class ExecutionService(LiveExecution, Service):
             return
         try:
             self.journal.event("stop", self.now, service=self.name, counters=dict(self.counters))
-            self._write_checkpoints()
-            self.journal.sync()
+            self.durable.drain()
+            for path, raw in self._encode_checkpoints():
+                store_checkpoint(path, raw)
+            self.journal.sync_all()
         finally:
             self.journal.close()
 
@@ -292,12 +301,29 @@ class ExecutionService(LiveExecution, Service):
         if self._outbox:
             self.bus.publish_many(self._outbox)
             self._outbox = []
-        self.journal.sync()
+        # The journals' fsync and the checkpoints go to the durable writer's thread; the inputs
+        # are acknowledged once they are on disk, while this loop reads the next intent.
+        sync = self.journal.sync_job()
+        stores = []
         if self._fill_since_checkpoint or time.monotonic() >= self._next_checkpoint:
-            self._write_checkpoints()
-        for consumer, deliveries in inputs:
-            if deliveries:
+            stores = self._encode_checkpoints()
+        acks = [(c, d) for c, d in inputs if d]
+
+        def ack() -> None:
+            for consumer, deliveries in acks:
                 consumer.ack(deliveries)
+
+        if stores:  # a newer job with checkpoints supersedes a queued one: it syncs every journal too
+            journals = self.journal.sync_all
+
+            def write() -> None:
+                journals()
+                for path, raw in stores:
+                    store_checkpoint(path, raw)
+
+            self.durable.submit(write, ack if acks else None, key="execution")
+        else:
+            self.durable.submit(sync, ack if acks else None)
 
     @property
     def portfolio(self) -> Portfolio:
@@ -530,7 +556,7 @@ class ExecutionService(LiveExecution, Service):
 
     # -- checkpoints ------------------------------------------------------------------------------
 
-    def _write_checkpoints(self) -> None:
+    def _encode_checkpoints(self) -> list[tuple[Path, bytes]]:
         assert self.journal is not None
         trades = self.journal.trades
         for pos in self.portfolio.open_positions():
@@ -552,14 +578,16 @@ class ExecutionService(LiveExecution, Service):
             "seen_intents": len(self.oms.intents),
             "counters": dict(self.counters),
         }
-        write_checkpoint(
-            self.paths.checkpoint(self.mode), build_state_checkpoint(**common, extra={"execution": execution})
-        )
-        runtime = build_state_checkpoint(**common, extra={"execution": execution, "risk": dict(self.risk_view)})
-        write_checkpoint(self.paths.checkpoint("runtime"), runtime)
+        book, runtime = self.paths.checkpoint(self.mode), self.paths.checkpoint("runtime")
+        stores = [
+            (book, encode_checkpoint(book, build_state_checkpoint(**common, extra={"execution": execution}))),
+            (runtime, encode_checkpoint(runtime, build_state_checkpoint(
+                **common, extra={"execution": execution, "risk": dict(self.risk_view)}))),
+        ]  # fmt: skip
         self.counters["checkpoints"] += 1
         self._fill_since_checkpoint = False
         self._next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
+        return stores
 
     def _open_orders(self) -> list[Order]:
         """Working orders, and recovered ones still waiting for the instruments master."""

@@ -1,6 +1,6 @@
 """The risk state checkpoint: ``artifacts/checkpoints/risk_state_latest.json``.
 
-One JSON object, written atomically by ``shared.state.checkpoint.write_checkpoint`` (the
+One JSON object (``encode_state``), written atomically by ``shared.state.checkpoint.store_checkpoint`` (the
 previous good file becomes ``.bak``)::
 
     {"kind": "risk_state", "schema_version": 1, "event_time": "2026-11-25T04:01:10Z",
@@ -17,7 +17,7 @@ from typing import Final
 
 from shared.clock import ns_to_iso_utc
 from shared.risk import RiskState
-from shared.state.checkpoint import CheckpointError, read_checkpoint_or_backup, write_checkpoint
+from shared.state.checkpoint import CheckpointError, encode_checkpoint, read_checkpoint_or_backup
 
 FILE_NAME: Final = "risk_state_latest.json"
 KIND: Final = "risk_state"
@@ -29,9 +29,9 @@ def checkpoint_path(artifacts: Path) -> Path:
     return artifacts / "checkpoints" / FILE_NAME
 
 
-def save_state(path: Path, state: RiskState, now_ns: int) -> None:
-    """Write ``state`` (as of event time ``now_ns``) atomically to ``path``."""
-    write_checkpoint(
+def encode_state(path: Path, state: RiskState, now_ns: int) -> bytes:
+    """The checkpoint bytes of ``state`` (as of event time ``now_ns``), for ``store_checkpoint``."""
+    return encode_checkpoint(
         path,
         {
             "kind": KIND,

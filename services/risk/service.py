@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
-from services.risk.checkpoint import checkpoint_path, load_state, save_state
+from services.risk.checkpoint import checkpoint_path, encode_state, load_state
 from shared.bus import streams
 from shared.bus.redis_bus import Bus, Consumer, Delivery
 from shared.config import Settings
@@ -29,6 +30,7 @@ from shared.contracts import (
 from shared.errors import DataError
 from shared.risk.engine import Out, RiskEngine
 from shared.runtime.service import Service
+from shared.state.checkpoint import store_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class RiskService(Service):
         if self.ticks is not None:
             self.ticks.close()
         self.save()
+        self.durable.drain()
 
     def health_detail(self) -> str:
         return self.engine.detail()
@@ -215,11 +218,16 @@ class RiskService(Service):
                 log.warning("ignoring a %s on %s (%s)", type(msg).__name__, d.stream, d.entry_id.decode())
         if out:
             self.bus.publish_many(out)
+        inputs = self.inputs
         if engine.dirty:
-            self.save()
-        self.inputs.ack(batch)
+            self.save(then=lambda: inputs.ack(batch))  # acknowledged once the state is on disk
+        else:
+            self.durable.submit(None, lambda: inputs.ack(batch))  # in order, after what is queued
 
-    def save(self) -> None:
-        """Checkpoint the risk state (before the inputs that changed it are acknowledged)."""
-        save_state(self.checkpoint, self.engine.state, self.engine.now_ns)
+    def save(self, then: Callable[[], None] | None = None) -> None:
+        """Checkpoint the risk state (snapshot now, written on the durable writer's thread);
+        ``then`` (acknowledging the inputs that changed it) runs once it is on disk."""
+        path = self.checkpoint
+        raw = encode_state(path, self.engine.state, self.engine.now_ns)
+        self.durable.submit(lambda: store_checkpoint(path, raw), then, key=str(path))
         self.engine.dirty = False

@@ -40,7 +40,7 @@ from shared.enums import Product, ServiceState
 from shared.errors import ConfigError, DataError, DecodeError, InstrumentError, KiteAlgoError
 from shared.instruments import InstrumentsMaster
 from shared.runtime.service import Service
-from shared.state.checkpoint import CheckpointError, read_checkpoint_or_backup, write_checkpoint
+from shared.state.checkpoint import CheckpointError, encode_checkpoint, read_checkpoint_or_backup, store_checkpoint
 from shared.trading.engine import Output, TagFn, TradingEngine
 
 log = logging.getLogger(__name__)
@@ -313,16 +313,19 @@ class EngineService(Service):
             "engine": self.engine.snapshot(),
         }
 
-    def write_checkpoint(self) -> None:
-        """Write ``artifacts/checkpoints/engine_<name>.json`` atomically (the previous one -> ``.bak``)."""
-        write_checkpoint(self.checkpoint_path, self.checkpoint_data(), compact=True)
+    def checkpoint_and_ack(self) -> None:
+        """Make the engine state durable, then acknowledge the ticks it contains.
+
+        The snapshot is taken now; ``artifacts/checkpoints/engine_<name>.json`` is written
+        (atomically, the previous one -> ``.bak``) on the durable writer's thread while the
+        loop reads the next ticks, and those ticks are acknowledged once it is on disk.
+        """
+        path = self.checkpoint_path
+        raw = encode_checkpoint(path, self.checkpoint_data(), compact=True)
+        ids, self._unacked = self._unacked, []
+        self.durable.submit(lambda: store_checkpoint(path, raw), lambda: self.ack_processed(ids), key=str(path))
         self.counters["checkpoints"] += 1
         self._last_checkpoint = time.monotonic()
-
-    def checkpoint_and_ack(self) -> None:
-        """Make the engine state durable, then acknowledge the ticks it contains."""
-        self.write_checkpoint()
-        self.ack_processed()
 
     def _symbol_filter(self) -> set[bytes]:
         """The universe, plus every future as a clock: futures tick all session, so the close
@@ -332,11 +335,10 @@ class EngineService(Service):
             wanted.update(i.tradingsymbol.encode() for i in self.master if i.is_future)
         return wanted
 
-    def ack_processed(self) -> None:
-        """Acknowledge every tick handled so far (call only once a checkpoint contains them)."""
+    def ack_processed(self, ids: list[bytes]) -> None:
+        """Acknowledge ``ids`` (call only once a checkpoint contains them) and the skipped ticks."""
         if self.consumer is not None:
             self.consumer.ack_skipped()
-        ids, self._unacked = self._unacked, []
         if not ids:
             return
         pipe = self.bus.redis.pipeline(transaction=False)
@@ -564,6 +566,7 @@ class EngineService(Service):
         try:
             if self.engine is not None and self._unacked:
                 self.checkpoint_and_ack()
+            self.durable.drain()  # written and acknowledged before the consumer goes
         except Exception:  # Redis may be why we stop: the checkpoint is written first, replay covers the rest
             log.exception("%s: final checkpoint/ack failed", self.name)
         finally:

@@ -23,6 +23,7 @@ from shared.contracts import Heartbeat
 from shared.enums import ServiceState
 from shared.errors import ConfigError, DataError
 from shared.runtime.logging import setup_logging
+from shared.state.durable import DurableWriter
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Service:
         self.stopping = False
         self.state = ServiceState.STARTING
         self.counters: dict[str, int] = {}
+        #: fsyncs and checkpoint files, off the loop; acknowledgements run once they are done
+        self.durable = DurableWriter(f"{self.name}-durable")
         self._next_heartbeat = 0.0
         self._heartbeat_every = settings.services.heartbeat_seconds
 
@@ -69,6 +72,12 @@ class Service:
     def on_stop(self) -> None:
         """Flush and release after the loop."""
 
+    def step(self) -> None:
+        """One turn of the loop, waiting until its durable writes are done and acknowledged
+        (for tests and tools that drive a service by hand; ``run`` does not wait)."""
+        self.run_once()
+        self.durable.drain()
+
     def stop(self, *_: object) -> None:
         self.stopping = True
 
@@ -82,10 +91,14 @@ class Service:
         try:
             while not self.stopping:
                 self.run_once()
+                self.durable.poll()
                 self.heartbeat()
         finally:
             self.state = ServiceState.STOPPING
-            self.on_stop()
+            try:
+                self.on_stop()
+            finally:
+                self.durable.close()  # what on_stop queued is on disk (and acknowledged) before exit
             self.state = ServiceState.STOPPED
             try:
                 self.heartbeat(force=True)

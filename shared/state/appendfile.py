@@ -115,10 +115,19 @@ class LockedAppendFile:
             self._write(self._fd, data)
 
     def sync(self) -> None:
-        """fsync what was appended so far (e.g. before writing a checkpoint that refers to it)."""
+        """fsync what was appended so far (e.g. before writing a checkpoint that refers to it).
+
+        Safe from another thread while appends go on: the fsync runs on a duplicate descriptor
+        outside the mutex, so appends do not wait for the disk (and a close cannot reuse the fd).
+        """
         with self._mutex:
-            if self._fd is not None:
-                os.fsync(self._fd)
+            if self._fd is None:
+                return
+            fd = os.dup(self._fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Release the lock and the descriptor (idempotent)."""

@@ -118,7 +118,7 @@ def started(cls: type[EngineService], settings: Settings, bus: Bus) -> EngineSer
 
 def drain(svc: EngineService, rounds: int = 200) -> None:
     for _ in range(rounds):
-        svc.run_once()
+        svc.step()
         if svc.last_batch == 0:
             return
     raise AssertionError("the stream did not drain")
@@ -195,7 +195,7 @@ def test_fno_checkpoint_restores_the_position_and_replays_nothing_twice(
     fut = nifty(master)
     path = cross_up_path(25_000, 5, 60)
     first = started(FnoService, settings, bus)
-    first.ack_processed = lambda: None  # type: ignore[method-assign]  # it "crashes" after checkpointing
+    first.ack_processed = lambda ids: None  # type: ignore[method-assign]  # it "crashes" after checkpointing
     bus.publish_many([(NFO, t) for t in bar_ticks(fut, path)])
     drain(first)
     first.on_stop()

@@ -117,7 +117,7 @@ def started(settings: Settings, bus: Bus) -> ExecutionService:
 
 def drain(svc: ExecutionService, times: int = 3) -> None:
     for _ in range(times):
-        svc.run_once()
+        svc.step()
 
 
 def send(bus: Bus, *items: tuple[str, Message]) -> None:
@@ -270,7 +270,7 @@ def test_last_quote_fills_an_intent_in_the_slice_it_arrives_and_slippage_comes_f
         send(bus, (streams.ticks("NSE"), tick(at(9, 30), EQ, 1_500.0)))  # no order yet: still kept as the quote
         drain(svc)
         send(bus, (streams.ORDERS_APPROVED, intent("q", quantity=5, inst=EQ)))
-        svc.run_once()  # one slice: placed and filled, no tick needed
+        svc.step()  # one slice: placed and filled, no tick needed
         (fill,) = read(redis_client, streams.FILLS)
         assert (fill.fill_id, fill.quantity, fill.price) == ("P-q-1", 5, 1_500.2)  # best ask 1500.1 + 1 tick
     finally:

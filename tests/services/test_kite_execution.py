@@ -88,7 +88,7 @@ def test_live_execution_journals_before_sending_and_books_fills(
         bus.publish(streams.ORDERS_APPROVED, intent(inst, "live:1"))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not redis_client.xlen(streams.FILLS):
-            svc.run_once()
+            svc.step()
         fills = [codec.decode(f) for _, f in redis_client.xrange(streams.FILLS)]
         assert sum(f.quantity for f in fills) == inst.lot_size
         rows = read_orders(StatePaths.from_settings(settings).orders_csv)
@@ -198,7 +198,7 @@ def test_positions_changed_behind_the_systems_back_are_noticed(
     svc.on_start()
     try:
         for _ in range(5):
-            svc.run_once()
+            svc.step()
         assert not redis_client.xlen(streams.ALERTS)  # the books agree at start
         inst = future(sandbox)
         web = login(sandbox)  # someone trades on Kite web with the same account
@@ -207,9 +207,9 @@ def test_positions_changed_behind_the_systems_back_are_noticed(
         _wait(lambda: web.order_history(oid)[-1]["status"] == "COMPLETE", 10, "the outside order to fill")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not redis_client.xlen(streams.ALERTS):
-            svc.run_once()
+            svc.step()
             time.sleep(0.05)
-        svc.run_once()
+        svc.step()
         (alert,) = [codec.decode(f) for _, f in redis_client.xrange(streams.ALERTS)]
         assert alert.code == "position_drift" and inst.tradingsymbol in alert.message
         controls = [codec.decode(f) for _, f in redis_client.xrange(streams.CONTROL)]

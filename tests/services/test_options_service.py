@@ -79,7 +79,7 @@ def test_the_engine_follows_atm_through_feed_subscriptions_and_keeps_what_it_hol
         while svc._last_event_ns < stop_at:
             assert time.monotonic() < deadline, "the engine did not reach 11:10 IST in time"
             assert feed.poll() is None, (tmp_path / "feed.err").read_text()[-2000:]
-            svc.run_once()
+            svc.step()
         held_at_end = set(svc.engine.held_symbols()) if svc.engine else set()
         svc.on_stop()  # writes the checkpoint
         # a restart on the same day carries on with the same universe and feed requests

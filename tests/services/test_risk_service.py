@@ -145,7 +145,7 @@ def control(action: ControlAction, command_id: str, symbol: str = "") -> Control
 
 def drain(service: RiskService, rounds: int = 3) -> None:
     for _ in range(rounds):
-        service.run_once()
+        service.step()
 
 
 def read(r: redis.Redis, stream: str) -> list[Message]:
