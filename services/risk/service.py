@@ -43,10 +43,8 @@ INPUT_STREAMS: Final = (
     streams.CONTROL,
     streams.INSTRUMENTS,
 )
-TICK_BATCH: Final = 2000
-INPUT_BATCH: Final = 1000
-INPUT_BLOCK_MS: Final = 100  # wait this long for inputs when there is no tick backlog
-TICK_BUDGET_S: Final = 0.5  # most of a slice spent catching up on ticks
+READ_BATCH: Final = 2000  # entries per stream per read
+INPUT_BLOCK_MS: Final = 100  # wait this long for a tick or an input when none is waiting
 INTENT_CATCH_UP_S: Final = 5.0  # at most this long catching up on ticks before deciding intents
 FIRST_SNAPSHOT_WAIT_S: Final = 10.0  # at start-up, intents wait this long for execution's first book
 
@@ -80,8 +78,10 @@ class RiskService(Service):
         self.checkpoint = checkpoint_path(settings.artifacts)
         self.engine = RiskEngine(settings.risk, settings.portfolio, rate=settings.options.rate)
         self.counters = self.engine.counters  # the heartbeat shows the engine's counters
-        self.inputs: Consumer | None = None
-        self.ticks: Consumer | None = None
+        #: one consumer over the tick streams and the inputs, so a blocked read wakes for either
+        #: (ticks first in each reply: the market as of an intent is applied before it)
+        self.market: Consumer | None = None
+        self.market_backlog = False
         self.master_day = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -101,14 +101,13 @@ class RiskService(Service):
             )
         self.load_master(streams.INSTRUMENTS_LATEST)
         group = streams.group(self.name)
-        self.inputs = self.bus.consumer(group, INPUT_STREAMS, start_id="0")
-        self.ticks = self.bus.consumer(group, TICK_STREAMS, start_id="0", read_ahead=True)
+        self.market = self.bus.consumer(group, (*TICK_STREAMS, *INPUT_STREAMS), start_id="0")
 
     def on_stop(self) -> None:
-        if self.ticks is not None:
-            self.ticks.close()
         self.save()
-        self.durable.drain()
+        self.durable.drain()  # on disk and acknowledged before the consumer goes
+        if self.market is not None:
+            self.market.close()
 
     def health_detail(self) -> str:
         return self.engine.detail()
@@ -135,58 +134,61 @@ class RiskService(Service):
 
     # -- the loop ----------------------------------------------------------------------------
     def run_once(self) -> None:
-        assert self.inputs is not None
-        backlog = self.drain_ticks()
-        batch = self.inputs.read(count=INPUT_BATCH, block_ms=None if backlog else INPUT_BLOCK_MS)
+        batch = self.read(block_ms=INPUT_BLOCK_MS)
         if not batch:
             return
-        intent_times = [d.message.ts_event for d in batch if isinstance(d.message, OrderIntent)]
         first_book = False
-        if intent_times and self.engine.state.snapshot_ts == 0:
+        if self.engine.state.snapshot_ts == 0 and any(isinstance(d.message, OrderIntent) for d in batch):
             batch, first_book = self.wait_for_first_snapshot(batch)
-        if intent_times:
-            # Decide with the market as of the intents: catch up on ticks (bounded) until the
-            # tick clock has reached the newest intent's event time.
-            deadline = time.monotonic() + INTENT_CATCH_UP_S
-            while self.drain_ticks() and self.engine.now_ns < max(intent_times) and time.monotonic() < deadline:
-                pass
+        # Decide with the market as of the intents: catch up on ticks (bounded) until the tick
+        # clock has reached the newest intent's event time. Usually there is nothing left to
+        # catch up: ticks are applied as they arrive, while the engines are still deciding.
+        deadline = time.monotonic() + INTENT_CATCH_UP_S
+        while True:
+            newest = max((d.message.ts_event for d in batch if isinstance(d.message, OrderIntent)), default=0)
+            if self.engine.now_ns >= newest or time.monotonic() >= deadline:
+                break
+            more = self.read(block_ms=None)
+            if not more and not self.market_backlog:
+                break
+            batch += more
         self.handle(batch, snapshots_first=first_book)
+
+    def read(self, block_ms: int | None) -> list[Delivery]:
+        """One read of ticks and inputs together (blocking up to ``block_ms`` when nothing waits):
+        the ticks are applied and acknowledged at once (a lost tick only makes data look staler),
+        the inputs are returned for ``handle``."""
+        assert self.market is not None
+        got = self.market.read(count=READ_BATCH, block_ms=block_ms)
+        ticks = [d for d in got if d.stream in TICK_STREAMS]
+        self.market_backlog = len(ticks) >= READ_BATCH
+        if not ticks:
+            return got
+        on_tick = self.engine.on_tick
+        for d in ticks:
+            if isinstance(d.message, Tick):
+                on_tick(d.message)
+        self.market.ack(ticks)
+        return [d for d in got if d.stream not in TICK_STREAMS]
 
     def wait_for_first_snapshot(self, batch: list[Delivery]) -> tuple[list[Delivery], bool]:
         """Intents that come before execution has ever published its book (a start-up race) wait
         for it, bounded; returns the inputs read meanwhile too, and whether a book came."""
-        assert self.inputs is not None
         deadline = time.monotonic() + self.first_snapshot_wait_s
         while time.monotonic() < deadline:
             if any(isinstance(d.message, PositionSnapshot) for d in batch):
                 return batch, True
-            batch += self.inputs.read(count=INPUT_BATCH, block_ms=200)
+            batch += self.read(block_ms=200)
             self.heartbeat()
         log.warning("no portfolio snapshot from execution in %.1f s: deciding without one", self.first_snapshot_wait_s)
         return batch, False
-
-    def drain_ticks(self, budget_s: float = TICK_BUDGET_S) -> bool:
-        """Apply the waiting ticks; True if some are still waiting when the time budget ran out."""
-        assert self.ticks is not None
-        deadline = time.monotonic() + budget_s
-        on_tick = self.engine.on_tick
-        while True:
-            deliveries = self.ticks.read(count=TICK_BATCH, block_ms=None)
-            for d in deliveries:
-                if isinstance(d.message, Tick):
-                    on_tick(d.message)
-            self.ticks.ack(deliveries)  # a lost tick only makes data look staler: safe
-            if len(deliveries) < TICK_BATCH:
-                return False
-            if time.monotonic() >= deadline:
-                return True
 
     def handle(self, batch: list[Delivery], *, snapshots_first: bool = False) -> None:
         """Apply a batch of inputs in stream-entry order; publish; checkpoint; acknowledge.
 
         ``snapshots_first``: the book goes before everything (the first book, waited for).
         """
-        assert self.inputs is not None
+        assert self.market is not None
         engine = self.engine
         out: list[Out] = []
         ordered = sorted(batch, key=_entry_order)
@@ -218,7 +220,7 @@ class RiskService(Service):
                 log.warning("ignoring a %s on %s (%s)", type(msg).__name__, d.stream, d.entry_id.decode())
         if out:
             self.bus.publish_many(out)
-        inputs = self.inputs
+        inputs = self.market
         if engine.dirty:
             self.save(then=lambda: inputs.ack(batch))  # acknowledged once the state is on disk
         else:

@@ -359,18 +359,18 @@ def test_same_intent_twice_and_after_a_crash_before_ack_gets_one_approval_and_th
 
     first = RiskService(settings, bus)
     first.on_start()
-    assert first.inputs is not None
-    monkeypatch.setattr(first.inputs, "ack", lambda deliveries: 0)  # crash after the checkpoint, before the ack
+    assert first.market is not None
+    monkeypatch.setattr(first.market, "ack", lambda deliveries: 0)  # crash after the checkpoint, before the ack
     drain(first)
     assert len(approved(redis_client)) == 1 and len(decisions(redis_client)) == 1
-    assert first.inputs.pending_count() > 0
+    assert first.market.pending_count() > 0
 
     second = RiskService(settings, bus)  # restart: same consumer, pending entries come back first
     second.on_start()
     assert second.engine.state.decisions["dup"] == decisions(redis_client)[0]
     bus.publish(streams.ORDER_INTENTS, it)  # and once more, after the restart
     drain(second)
-    assert second.inputs is not None and second.inputs.pending_count() == 0
+    assert second.market is not None and second.market.pending_count() == 0
     assert len(approved(redis_client)) == 1 and len(decisions(redis_client)) == 1
     assert second.counters["duplicates"] == 3 and second.counters["intents"] == 0
     second.on_stop()
@@ -470,7 +470,7 @@ def test_malformed_intent_goes_to_deadletter_and_the_service_carries_on(
     assert dead[1][b"source_stream"] == streams.ORDER_INTENTS.encode() and dead[1][b"group"] == b"risk"
     (d,) = decisions(redis_client)
     assert d.intent_id == "good" and d.decision == Decision.ALLOW
-    assert svc.inputs is not None and svc.inputs.pending_count() == 0
+    assert svc.market is not None and svc.market.pending_count() == 0
 
 
 # -- the process ---------------------------------------------------------------------------
