@@ -284,7 +284,9 @@ class ExecutionService(LiveExecution, Service):
         assert self.journal is not None
         due = self._fill_since_snapshot or self.now - self._last_snapshot_ns >= SNAPSHOT_EVERY_NS
         if self.now and due:
-            snap = position_snapshot(self.now, wall_ns(), self.mode, self.portfolio, self.option_book)
+            snap = position_snapshot(
+                self.now, wall_ns(), self.mode, self.portfolio, self.option_book, self.broker.strategy_positions
+            )
             self._outbox.append((streams.POSITIONS, snap))
             self._last_snapshot_ns = self.now
             self._fill_since_snapshot = False
