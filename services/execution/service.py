@@ -158,6 +158,9 @@ class ExecutionService(LiveExecution, Service):
             self._start_live(rec)
         else:
             self.broker = self._new_broker(portfolio=rec.state.portfolio)
+            # Each strategy's units now, not when the master arrives (adopt sets the same values):
+            # until then the snapshots would show the whole book as no strategy's.
+            self.broker.strategy_positions.update((k, q) for k, q in rec.strategy_positions.items() if q)
         self.journal.trades = rec.state.trades
         self.now = rec.last_ts_ns
         if rec.day is not None:
