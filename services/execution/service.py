@@ -484,10 +484,12 @@ class ExecutionService(LiveExecution, Service):
     # -- instruments ------------------------------------------------------------------------------
 
     def _tick_symbols(self) -> set[bytes]:
-        """Symbols whose ticks matter now: working orders, open positions, and the clock."""
+        """Symbols whose ticks matter now: working orders, open positions (net or any strategy's), the clock."""
         wanted = set(self._clock_symbols)
         wanted.update(o.symbol.encode() for o in self.broker.open_orders())
         wanted.update(p.symbol.encode() for p in self.broker.positions() if p.quantity)
+        # a net-flat symbol that strategies hold long and short: its mark prices their square-off cross
+        wanted.update(symbol.encode() for (_, symbol, _), qty in self.broker.strategy_positions.items() if qty)
         return wanted
 
     def _load_master(self, key: str) -> bool:
