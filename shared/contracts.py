@@ -236,6 +236,12 @@ class PositionLine(msgspec.Struct, frozen=True, kw_only=True):
     realized_pnl: float
     unrealized_pnl: float
     strategy: str = ""
+    #: Signed units per strategy; they sum to ``quantity`` (key ``""``: units no strategy owns,
+    #: e.g. adopted from the broker). The broker nets per (symbol, product); the platform keeps
+    #: each strategy's own position so one strategy's exit is sized to, and allowed by, its own
+    #: units. Empty with a non-zero ``quantity``: a message from before the split (SCHEMA 1 still
+    #: decodes it; a missing field takes the default).
+    by_strategy: dict[str, int] = {}
     #: Options only: implied vol (0.15 = 15%) from the last premium, and the line's Greeks
     #: (delta/gamma in units of the underlying, theta in rupees a day, vega in rupees per vol
     #: point, all times the signed quantity). All 0 for other instruments or when IV is unknown.

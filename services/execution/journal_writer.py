@@ -62,6 +62,7 @@ class JournalWriter:
             extra=meta.extra,
             fill=fill,
             fee=ev.fee,
+            internal=ev.internal,
         )
         self._dirty = True
         closed = self.trades.on_broker_event(ev)

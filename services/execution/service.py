@@ -165,6 +165,9 @@ class ExecutionService(LiveExecution, Service):
             self._start_live(rec)
         else:
             self.broker = self._new_broker(portfolio=rec.state.portfolio)
+            # Each strategy's units now, not when the master arrives (adopt sets the same values):
+            # until then the snapshots would show the whole book as no strategy's.
+            self.broker.strategy_positions.update((k, q) for k, q in rec.strategy_positions.items() if q)
         self.journal.trades = rec.state.trades
         self.now = rec.last_ts_ns
         if rec.day is not None:
@@ -293,7 +296,9 @@ class ExecutionService(LiveExecution, Service):
         assert self.journal is not None
         due = self._fill_since_snapshot or self.now - self._last_snapshot_ns >= SNAPSHOT_EVERY_NS
         if self.now and due:
-            snap = position_snapshot(self.now, wall_ns(), self.mode, self.portfolio, self.option_book)
+            snap = position_snapshot(
+                self.now, wall_ns(), self.mode, self.portfolio, self.option_book, self.broker.strategy_positions
+            )
             self._outbox.append((streams.POSITIONS, snap))
             self._last_snapshot_ns = self.now
             self._fill_since_snapshot = False
@@ -505,10 +510,12 @@ class ExecutionService(LiveExecution, Service):
     # -- instruments ------------------------------------------------------------------------------
 
     def _tick_symbols(self) -> set[bytes]:
-        """Symbols whose ticks matter now: working orders, open positions, and the clock."""
+        """Symbols whose ticks matter now: working orders, open positions (net or any strategy's), the clock."""
         wanted = set(self._clock_symbols)
         wanted.update(o.symbol.encode() for o in self.broker.open_orders())
         wanted.update(p.symbol.encode() for p in self.broker.positions() if p.quantity)
+        # a net-flat symbol that strategies hold long and short: its mark prices their square-off cross
+        wanted.update(symbol.encode() for (_, symbol, _), qty in self.broker.strategy_positions.items() if qty)
         return wanted
 
     def _load_master(self, key: str) -> bool:

@@ -61,6 +61,7 @@ class MemoryJournal:
                 extra=meta.extra,
                 fill=fill,
                 fee=ev.fee,
+                internal=ev.internal,
             )
         )
         closed = self.book.on_broker_event(ev)

@@ -342,7 +342,7 @@ class Backtest:
                 self._fill_since_snapshot = True
 
     def _snapshot(self) -> None:
-        snap = position_snapshot(self.now, 0, self.mode, self.broker.portfolio)
+        snap = position_snapshot(self.now, 0, self.mode, self.broker.portfolio, None, self.broker.strategy_positions)
         self._last_snapshot_ns = self.now
         self._fill_since_snapshot = False
         for _stream, msg in self.risk.on_snapshot(snap):

@@ -22,12 +22,15 @@ class BrokerEvent:
     """One change of an order: its state after the change, the fill it reports, a fee it cost.
 
     ``fee`` is a charge not tied to a fill (Zerodha's ₹50 + GST auto square-off fee), at most
-    one per order, carried by the event that placed the order.
+    one per order, carried by the event that placed the order. ``internal``: an order between
+    two of our strategies that never reached the exchange (a square-off's cross,
+    ``shared.brokers.netting``): it moves the strategies' positions, not the broker's.
     """
 
     order: OrderEvent
     fill: Fill | None = None
     fee: float = 0.0
+    internal: bool = False
 
 
 def order_event(order: Order, ts_ns: int) -> OrderEvent:

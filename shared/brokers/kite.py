@@ -39,6 +39,7 @@ from kiteconnect import exceptions as kex
 
 from shared.brokers.base import BrokerEvent, order_event
 from shared.brokers.charges import ZERODHA_RATES, fill_charges, segment_for
+from shared.brokers.netting import cross_order, square_off_plan
 from shared.brokers.orders import Order, OrderError, OrderFill
 from shared.brokers.positions import Portfolio, Position
 from shared.clock import ist_day, ist_to_ns
@@ -495,24 +496,48 @@ class KiteBroker:
         return events
 
     def square_off_all(self, ts_ns: int, command_id: str, reason: str = "square off all") -> list[BrokerEvent]:
-        """Cancel working orders, then close every strategy's open position with a MARKET order."""
+        """Cancel working orders, then close every strategy's open position, sending Kite only the net.
+
+        Per (symbol, product), strategies on opposite sides cross internally at the mark (never
+        sent, ``shared.brokers.netting``); the rest, which adds up to their net, is closed with
+        one MARKET order per strategy. Units no strategy owns (adopted from Kite) are left alone.
+        """
         events = self.cancel_all(ts_ns, reason)
-        for (strategy, symbol, product), qty in sorted(self.strategy_positions.items()):
-            if not qty:
-                continue
+        for (symbol, product), parts in sorted(self._strategy_parts().items()):
             pos = self.portfolio.position(symbol, product)
             if pos is None:
                 continue
             inst = self.master.by_symbol(pos.exchange, symbol)
-            closing = OrderIntent(
-                ts_event=ts_ns, intent_id=f"{command_id}:{strategy}:{symbol}:{product.value}", strategy=strategy,
-                engine="execution", exchange=inst.exchange, symbol=symbol, instrument_token=inst.instrument_token,
-                side=Side.SELL if qty > 0 else Side.BUY, quantity=abs(qty), order_type=OrderType.MARKET,
-                product=product, reason=reason, reduce_only=True,
-            )  # fmt: skip
-            for order in self.place_sliced(closing, ts_ns):
-                events.append(BrokerEvent(order_event(order, ts_ns)))
+            crosses, closes = square_off_plan(parts) if pos.last_price > 0 else ([], parts)
+            for strategy, units in crosses:
+                oid = f"X-{command_id}:{strategy}:{symbol}:{product.value}"
+                if oid in self.orders:  # the same command again: crossed already
+                    continue
+                order, event = cross_order(oid, strategy=strategy, symbol=symbol, exchange=inst.exchange,
+                                           instrument_token=inst.instrument_token, product=product, units=units,
+                                           price=pos.last_price, ts_ns=ts_ns, reason=reason)  # fmt: skip
+                self.orders[oid] = order
+                key = (strategy, symbol, product)
+                self.strategy_positions[key] = self.strategy_positions.get(key, 0) - units
+                events.append(event)
+            for strategy, qty in closes:
+                closing = OrderIntent(
+                    ts_event=ts_ns, intent_id=f"{command_id}:{strategy}:{symbol}:{product.value}", strategy=strategy,
+                    engine="execution", exchange=inst.exchange, symbol=symbol, instrument_token=inst.instrument_token,
+                    side=Side.SELL if qty > 0 else Side.BUY, quantity=abs(qty), order_type=OrderType.MARKET,
+                    product=product, reason=reason, reduce_only=True,
+                )  # fmt: skip
+                for order in self.place_sliced(closing, ts_ns):
+                    events.append(BrokerEvent(order_event(order, ts_ns)))
         return events
+
+    def _strategy_parts(self) -> dict[tuple[str, Product], list[tuple[str, int]]]:
+        """Each (symbol, product)'s non-zero strategy positions, as (strategy, signed units)."""
+        out: dict[tuple[str, Product], list[tuple[str, int]]] = {}
+        for (strategy, symbol, product), qty in sorted(self.strategy_positions.items()):
+            if qty:
+                out.setdefault((symbol, product), []).append((strategy, qty))
+        return out
 
     # -- views ----------------------------------------------------------------------------------
     def open_orders(self) -> list[Order]:

@@ -20,9 +20,13 @@ execution service. Every time is the event time the caller passes in.
   into the ``Portfolio``; the ₹50 + GST auto square-off fee is charged once per
   square-off order, on the event that places it.
 
-Square-offs close positions **per strategy** (one MARKET order per strategy holding the
-(symbol, product)), so each strategy's round trip closes in pnl.csv; a (symbol, product)
-whose net position is flat is left alone. The pieces are described in docs/paper-broker.md.
+Square-offs close every strategy's position in each (symbol, product), so each strategy's
+round trip closes in pnl.csv, while the exchange sees only the net
+(``shared.brokers.netting``): strategies on opposite sides cross internally at the mark
+(no charges, no order sent, the net book untouched), and what is left, which adds up to the
+net, is closed with one MARKET order per strategy. A net-flat (symbol, product) that
+strategies hold long and short places no order at all. The pieces are described in
+docs/paper-broker.md.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from typing import Final
 from shared.brokers.base import BrokerEvent, order_event
 from shared.brokers.charges import ZERODHA_RATES, RateCard, Segment, fill_charges, segment_for, square_off_charge
 from shared.brokers.fill_model import BookSnapshot, FillConfig, Level, match, to_tick
+from shared.brokers.netting import CROSS_SUFFIX, cross_order, square_off_plan
 from shared.brokers.orders import Order, OrderError, OrderFill
 from shared.brokers.positions import MIS_SQUARE_OFF, Portfolio, Position
+from shared.brokers.snapshot import strategy_split
 from shared.clock import NS, ist_datetime, ist_day, ist_to_ns
 from shared.contracts import Fill, OrderIntent, Tick
 from shared.enums import Exchange, OrderType, Product, Side
@@ -484,24 +490,45 @@ class PaperBroker:
     ) -> list[BrokerEvent]:
         events: list[BrokerEvent] = []
         for pos in self.positions():
-            if pos.is_flat or not which(pos):
+            if not which(pos):
                 continue
-            for strategy, qty in self._strategy_parts(pos):
+            # Every strategy's units (those no strategy owns under ""): a net-flat position may
+            # still be one strategy's long against another's short, and both must end flat.
+            parts = list(strategy_split(pos, self.strategy_positions).items())
+            if not parts:
+                continue
+            # No mark to cross at (never seen a price): close every part at the exchange instead.
+            crosses, closes = square_off_plan(parts) if pos.last_price > 0 else ([], parts)
+            for strategy, units in crosses:
+                order_id = order_id_of(pos.symbol, pos.product, strategy) + CROSS_SUFFIX
+                if order_id not in self.used_ids:
+                    events.append(self._cross(order_id, pos, strategy, units, ts_ns, reason))
+            for strategy, qty in closes:
                 order_id = order_id_of(pos.symbol, pos.product, strategy)
-                if order_id in self.used_ids:
-                    continue
-                events.append(self._place_closing(order_id, pos, strategy, qty, ts_ns, reason, fee))
+                if order_id not in self.used_ids:
+                    events.append(self._place_closing(order_id, pos, strategy, qty, ts_ns, reason, fee))
         return events
 
-    def _strategy_parts(self, pos: Position) -> list[tuple[str, int]]:
-        parts = sorted(
-            (strategy, qty)
-            for (strategy, symbol, product), qty in self.strategy_positions.items()
-            if symbol == pos.symbol and product == pos.product and qty
+    def _cross(self, order_id: str, pos: Position, strategy: str, units: int, ts_ns: int, reason: str) -> BrokerEvent:
+        """Close ``units`` of ``strategy``'s position against another strategy's: booked here, never sent."""
+        inst = self._resolve(pos.exchange, pos.symbol)
+        order, event = cross_order(
+            order_id,
+            strategy=strategy,
+            symbol=pos.symbol,
+            exchange=pos.exchange,
+            instrument_token=inst.instrument_token if inst else 0,
+            product=pos.product,
+            units=units,
+            price=pos.last_price,
+            ts_ns=ts_ns,
+            reason=reason,
         )
-        if sum(q for _, q in parts) != pos.quantity:  # not ours to split (e.g. adopted without them): net it
-            return [("", pos.quantity)]
-        return parts
+        self.orders[order_id] = order
+        self.used_ids.add(order_id)
+        key = (strategy, pos.symbol, pos.product)
+        self.strategy_positions[key] = self.strategy_positions.get(key, 0) - units
+        return event
 
     def _place_closing(
         self, order_id: str, pos: Position, strategy: str, qty: int, ts_ns: int, reason: str, fee: float

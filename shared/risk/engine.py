@@ -183,11 +183,15 @@ class RiskEngine:
             return self._record_block(intent, RULE_INSTRUMENT, why)
         exiting = is_exit_intent(intent, state)
         if intent.reduce_only and not exiting:
-            held = state.position_quantity(intent.symbol)
+            # Judged on the strategy's own units: the net may be flat (or opposite) because
+            # another strategy holds the other side, and that is not this strategy's to reduce.
+            own = state.strategy_quantity(intent.symbol, intent.strategy)
+            net = state.position_quantity(intent.symbol)
             return self._record_block(
                 intent,
                 RULE_REDUCE_ONLY,
-                f"reduce-only {intent.side} but the position in {intent.symbol} is {held}: nothing to reduce",
+                f"reduce-only {intent.side} of strategy {intent.strategy!r}, whose own position in {intent.symbol} "
+                f"is {own} (net of all strategies {net}): nothing to reduce",
             )
         stop_distance = (
             abs(intent.ref_price - intent.stop_loss) if intent.stop_loss > 0 and intent.ref_price > 0 else None

@@ -5,7 +5,8 @@ Each rule returns None (pass) or ``(Decision, quantity, reason)``; ``RiskDecisio
 the rule. An exit (an intent that reduces the position held) passes every rule that guards
 against adding risk (halt, symbol loss, kill, stale market data, position and trade counts,
 exposure caps) but not the ones that say an order cannot be placed now (market closed,
-unknown portfolio, throttle). See docs/risk.md.
+unknown portfolio, throttle). "The position held" is the intent's strategy's own position in
+the symbol (``RiskState.strategy_quantity``), not the account's net. See docs/risk.md.
 
 A duplicate ``intent_id`` returns the stored decision unchanged and counts nothing again.
 """
@@ -257,8 +258,13 @@ def _count_approval(
 
 
 def is_exit_intent(intent: OrderIntent, state: RiskState) -> bool:
-    """True if ``intent`` reduces the position held in its symbol (pending entries aside)."""
-    return is_reducing(intent.side, state.position_quantity(intent.symbol))
+    """True if ``intent`` reduces the position its own strategy holds in its symbol (pending entries aside).
+
+    The strategy's own units, not the symbol's net: with one strategy long and another short
+    the net is flat, yet each one's exit reduces its own position. Conversely a strategy
+    that holds nothing opens a position of its own even when it trades against the net.
+    """
+    return is_reducing(intent.side, state.strategy_quantity(intent.symbol, intent.strategy))
 
 
 def size_from_state(
@@ -271,7 +277,7 @@ def size_from_state(
     atr_stop_distance: float | None = None,
     price: float | None = None,
 ) -> SizingResult:
-    """``size_intent`` with equity, exposures, the held position and margin rate taken from ``state``.
+    """``size_intent`` with equity, exposures, the strategy's held position and margin rate taken from ``state``.
 
     ``price`` defaults to the symbol's last traded price, else the intent's price.
     """
@@ -288,7 +294,9 @@ def size_from_state(
             config, intent.strategy, equity=state.equity, strategy_exposure=state.gross_exposure(intent.strategy)
         ),
         tick_size=tick_size,
-        position_quantity=state.position_quantity(intent.symbol),
+        # exit vs entry and an exit's size: the strategy's own units; the symbol's exposure cap
+        # of an entry stays on the account's net position
+        position_quantity=state.strategy_quantity(intent.symbol, intent.strategy),
         symbol_exposure=state.symbol_exposure(intent.symbol),
         margin_rate=state.margin_rate(intent.symbol),
     )

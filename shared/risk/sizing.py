@@ -21,10 +21,11 @@ count an order at ``notional x margin_rate``: the capital it ties up. A future i
 margin (``PortfolioConfig.futures_margin_pct``, about 12-15% of notional for index futures);
 equities and option premium count in full (``margin_rate`` 1).
 
-An exit (an intent on the opposite side of the position held) is never sized up and never
-capped by exposure: it trades the requested quantity, or the whole position when the intent
-says 0, limited to the position (an exit never flips the position; a reversal is a separate
-entry intent).
+An exit (an intent on the opposite side of the position its strategy holds) is never sized
+up and never capped by exposure: it trades the requested quantity, or the strategy's whole
+position when the intent says 0, limited to that position (an exit never flips the position;
+a reversal is a separate entry intent). The position is the strategy's own, not the symbol's
+net: when two strategies hold the symbol, one's exit must leave the other's units alone.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def rupees(x: float) -> str:
 
 
 def is_reducing(side: Side | str, position_quantity: int) -> bool:
-    """True if an order on ``side`` reduces the signed net ``position_quantity`` (an exit)."""
+    """True if an order on ``side`` reduces the signed ``position_quantity`` (an exit)."""
     if position_quantity > 0:
         return side == Side.SELL
     if position_quantity < 0:
@@ -93,13 +94,16 @@ def _units(rupees_room: float, per_unit: float) -> int:
 
 def _size_exit(intent: OrderIntent, position_quantity: int) -> SizingResult:
     held = abs(position_quantity)
+    whose = f" of {intent.strategy}" if intent.strategy else ""
     if intent.quantity == 0:
-        return SizingResult(held, f"exit: closes the whole position of {held}")
+        return SizingResult(held, f"exit: closes the whole position{whose} of {held}")
     if intent.quantity > held:
         return SizingResult(
-            held, f"exit: requested {intent.quantity} > position {held}; limited to the position", CAP_POSITION
+            held,
+            f"exit: requested {intent.quantity} > position{whose} {held}; limited to the position",
+            CAP_POSITION,
         )
-    return SizingResult(intent.quantity, f"exit: {intent.quantity} of the position of {held}")
+    return SizingResult(intent.quantity, f"exit: {intent.quantity} of the position{whose} of {held}")
 
 
 def _stop_distance(intent: OrderIntent, price: float, atr_stop_distance: float | None) -> tuple[float | None, str]:
@@ -135,8 +139,9 @@ def size_intent(
     (a stop closer than one tick counts as one tick). ``price``: the price to size at (last
     traded price or the limit price). ``open_exposure``: gross notional (₹) of the open
     positions and approved, unfilled entries. ``strategy_budget``: notional the strategy may
-    still add (``strategy_budget_left``), None for no budget. ``position_quantity``: signed net
-    units already held in the symbol (decides exit vs entry). ``symbol_exposure``: gross
+    still add (``strategy_budget_left``), None for no budget. ``position_quantity``: signed
+    units the intent's strategy already holds in the symbol (decides exit vs entry and bounds
+    an exit; its own units, not the symbol's net). ``symbol_exposure``: gross
     exposure already in the symbol incl. pending entries; default ``|position_quantity| * price *
     margin_rate``. ``margin_rate``: the fraction of notional the order ties up as capital
     (``futures_margin_pct`` for a future, 1 otherwise); exposures passed in are measured alike.

@@ -5,11 +5,19 @@ builtins and ``restore()`` validates them back. Every time in it is event time (
 
 Positions have three layers, so that limits hold between two portfolio snapshots:
 
-- ``positions``: the last ``PositionSnapshot`` (authoritative up to ``snapshot_ts``);
-- ``fills``: fills with an event time after ``snapshot_ts`` (the next snapshot includes them);
+- ``positions``: the last ``PositionSnapshot`` (authoritative up to ``snapshot_ts``), net per
+  symbol and split per strategy (``PositionView.by_strategy``);
+- ``fills``: fills with an event time after ``snapshot_ts`` (the next snapshot includes them),
+  each with its strategy;
 - ``pending``: entries risk approved whose quantity has not filled yet. They count towards
   exposure and the open-position count until they fill, are rejected or cancelled
   (``on_order_event``), or the IST day rolls over.
+
+The broker (and so the account) nets every strategy's fills per symbol; the platform also
+keeps each strategy's own position (``strategy_quantity``), because two strategies may hold
+opposite positions in one symbol while the net is flat. Account-level limits (leverage, a
+symbol's exposure, open positions, Greeks) use the net; a strategy's exits and its budget
+use its own units.
 
 Exposure is notional x the symbol's margin rate (``margin_rates``, set by the service from
 the instruments master: ``futures_margin_pct`` for futures; 1 for every other symbol).
@@ -26,7 +34,7 @@ from typing import Any, Final
 import msgspec
 
 from shared.clock import ist_day
-from shared.contracts import Fill, OrderEvent, PositionSnapshot, RiskDecision
+from shared.contracts import Fill, OrderEvent, PositionLine, PositionSnapshot, RiskDecision
 from shared.enums import OrderStatus, Side
 
 STATE_VERSION: Final = 1
@@ -39,11 +47,22 @@ _TERMINAL: Final = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED})
 
 
 class PositionView(msgspec.Struct, kw_only=True):
-    """Net units in one symbol (all products), its mark and owning strategy."""
+    """Net units in one symbol (all products), its mark, and each strategy's part of it."""
 
     quantity: int
     last_price: float
     strategy: str = ""
+    #: Signed units per strategy (all products), summing to ``quantity``. None: not known (a
+    #: checkpoint or snapshot written before the split existed); see ``split``.
+    by_strategy: dict[str, int] | None = None
+
+    def split(self) -> dict[str, int] | None:
+        """Units per strategy; None when unknown (then every strategy is taken to hold the net)."""
+        if self.by_strategy is not None:
+            return self.by_strategy
+        if self.strategy:  # an old single-owner line
+            return {self.strategy: self.quantity} if self.quantity else {}
+        return None if self.quantity else {}
 
 
 class FillView(msgspec.Struct, kw_only=True):
@@ -140,16 +159,40 @@ class RiskState(msgspec.Struct, kw_only=True):
         qty = pos.quantity if pos else 0
         return qty + sum(f.quantity for f in self.fills.values() if f.symbol == symbol)
 
-    def _held(self) -> dict[str, tuple[int, str]]:
-        held: dict[str, tuple[int, str]] = {s: (p.quantity, p.strategy) for s, p in self.positions.items()}
+    def strategy_quantity(self, symbol: str, strategy: str) -> int:
+        """Signed units ``strategy`` itself holds in ``symbol``: its part of the snapshot plus its later fills.
+
+        When the snapshot's split is unknown (written before there was one) the strategy is
+        taken to hold the whole net, as risk did before: an exit can still close it, and a
+        budget counts it in full (the cautious side).
+        """
+        pos = self.positions.get(symbol)
+        qty = 0
+        if pos is not None:
+            split = pos.split()
+            qty = pos.quantity if split is None else split.get(strategy, 0)
+        return qty + sum(f.quantity for f in self.fills.values() if f.symbol == symbol and f.strategy == strategy)
+
+    def _held(self) -> dict[str, int]:
+        """Signed net units per symbol: the snapshot plus the fills after it."""
+        held: dict[str, int] = {s: p.quantity for s, p in self.positions.items()}
         for f in self.fills.values():
-            qty, strat = held.get(f.symbol, (0, f.strategy))
-            held[f.symbol] = (qty + f.quantity, strat or f.strategy)
+            held[f.symbol] = held.get(f.symbol, 0) + f.quantity
         return held
 
+    def _strategy_symbols(self, strategy: str) -> set[str]:
+        """Symbols where ``strategy`` may hold units (its snapshot split, unknown splits, its fills)."""
+        out: set[str] = set()
+        for symbol, pos in self.positions.items():
+            split = pos.split()
+            if split is None or split.get(strategy):
+                out.add(symbol)
+        out.update(f.symbol for f in self.fills.values() if f.strategy == strategy)
+        return out
+
     def open_symbols(self) -> set[str]:
-        """Symbols with a position or an approved entry still pending."""
-        out = {s for s, (q, _) in self._held().items() if q}
+        """Symbols with a net position or an approved entry still pending."""
+        out = {s for s, q in self._held().items() if q}
         out.update(p.symbol for p in self.pending.values() if p.remaining)
         return out
 
@@ -163,10 +206,19 @@ class RiskState(msgspec.Struct, kw_only=True):
         return (held + pending) * self.margin_rate(symbol)
 
     def gross_exposure(self, strategy: str | None = None) -> float:
-        """Gross exposure (₹, notional x margin rate) of positions and pending entries, of one ``strategy`` or all."""
+        """Gross exposure (₹, notional x margin rate) of positions and pending entries, of one ``strategy`` or all.
+
+        All: each symbol's *net* position (what the account holds and the broker margins).
+        One strategy: its *own* position in each symbol, so a strategy whose long is netted
+        away by another's short still uses its budget.
+        """
+        if strategy is None:
+            held = self._held()
+        else:
+            held = {sym: self.strategy_quantity(sym, strategy) for sym in self._strategy_symbols(strategy)}
         total = 0.0
-        for sym, (qty, strat) in self._held().items():
-            if qty and (strategy is None or strat == strategy):
+        for sym, qty in held.items():
+            if qty:
                 total += abs(qty) * self.mark(sym) * self.margin_rate(sym)
         for p in self.pending.values():
             if strategy is None or p.strategy == strategy:
@@ -215,14 +267,20 @@ class RiskState(msgspec.Struct, kw_only=True):
         positions: dict[str, PositionView] = {}
         symbol_pnl: dict[str, float] = {}
         for line in snap.positions:
+            split = _line_split(line)
             view = positions.get(line.symbol)
             if view is None:
                 positions[line.symbol] = PositionView(
-                    quantity=line.quantity, last_price=line.last_price, strategy=line.strategy
+                    quantity=line.quantity, last_price=line.last_price, strategy=line.strategy, by_strategy=split
                 )
-            else:
+            else:  # another product of the symbol: add its units, strategy by strategy
                 view.quantity += line.quantity
                 view.strategy = view.strategy or line.strategy
+                if view.by_strategy is None or split is None:
+                    view.by_strategy = None  # one product's split unknown: the symbol's is too
+                else:
+                    for strategy, qty in split.items():
+                        view.by_strategy[strategy] = view.by_strategy.get(strategy, 0) + qty
             symbol_pnl[line.symbol] = symbol_pnl.get(line.symbol, 0.0) + line.realized_pnl + line.unrealized_pnl
         self.positions = positions
         self.symbol_pnl = symbol_pnl
@@ -263,6 +321,15 @@ class RiskState(msgspec.Struct, kw_only=True):
     def record_order(self, now_ns: int) -> None:
         self.order_times = [t for t in self.order_times if t > now_ns - THROTTLE_WINDOW_NS]
         self.order_times.append(now_ns)
+
+
+def _line_split(line: PositionLine) -> dict[str, int] | None:
+    """A snapshot line's units per strategy; None when it has none to give (an old message)."""
+    if line.by_strategy:
+        return {s: q for s, q in line.by_strategy.items() if q}
+    if line.strategy:
+        return {line.strategy: line.quantity} if line.quantity else {}
+    return None if line.quantity else {}
 
 
 def _trim(d: dict[str, Any], limit: int) -> None:

@@ -108,6 +108,7 @@ ORDER_EXTRA_KEYS: Final = frozenset(
         "fill_ts_ns",
         "charges",
         "fee",
+        "internal",
     }
 )
 
@@ -266,6 +267,8 @@ class OrderRow:
     average_price: float
     fill: FillInfo | None
     fee: float  # a charge not tied to a fill (Zerodha's auto square-off fee)
+    #: A cross between two of our strategies (``extra.internal``): never sent, not in the broker's book.
+    internal: bool = False
 
 
 def _parent_ts(value: int | str | None) -> str:
@@ -288,8 +291,14 @@ def order_record(
     extra: Mapping[str, Any] | None = None,
     fill: Fill | None = None,
     fee: float = 0.0,
+    internal: bool = False,
 ) -> dict[str, object]:
-    """The orders.csv row of one order event (and the one fill it reports, if any)."""
+    """The orders.csv row of one order event (and the one fill it reports, if any).
+
+    ``internal``: an order between two of our strategies that never reached the exchange
+    (``shared.brokers.netting``); written as ``extra.internal: true`` (absent otherwise, so
+    other rows are unchanged).
+    """
     info: dict[str, Any] = {
         "order_id": evt.order_id,
         "intent_id": evt.intent_id,
@@ -317,6 +326,8 @@ def order_record(
         if fee < 0 or not math.isfinite(fee):
             raise ValueError(f"orders journal: order {evt.order_id}: fee {fee}; expected a finite amount >= 0")
         info["fee"] = fee
+    if internal:
+        info["internal"] = True
     for key, value in (extra or {}).items():
         if key in ORDER_EXTRA_KEYS:
             raise ValueError(f"orders journal: extra key {key!r} is filled in by the journal; use another name")
@@ -366,6 +377,12 @@ class _ExtraParser:
         if not ok or value < minimum or (strict and value == minimum):
             raise self.fail(key, f"a number {'>' if strict else '>='} {minimum}")
         return float(value)
+
+    def flag(self, key: str) -> bool:
+        value = self.extra.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false")
+        return value
 
     def enum(self, key: str, kind: type[E]) -> E | None:
         if key not in self.extra:
@@ -421,6 +438,7 @@ def parse_order_row(source: str, line: int, rec: Mapping[str, str]) -> OrderRow:
         average_price=x.num("average_price", 0.0, 0.0),
         fill=fill,
         fee=x.num("fee", 0.0, 0.0),
+        internal=x.flag("internal"),
     )
 
 

@@ -200,6 +200,7 @@ class OrdersJournal(_TypedJournal):
         extra: Mapping[str, Any] | None = None,
         fill: Fill | None = None,
         fee: float = 0.0,
+        internal: bool = False,
     ) -> None:
         """Journal an order event; with ``fill``, the execution it reports (id, qty, price, charges).
 
@@ -207,6 +208,7 @@ class OrdersJournal(_TypedJournal):
         time (ns) or its ISO text; ``fee`` is a charge not tied to a fill (auto square-off
         fee). ``extra`` adds keys to the row's JSON ``extra`` (the journal's own keys are
         reserved). An event that reports several fills is journaled as one row per fill.
+        ``internal``: a cross between strategies, never sent (``extra.internal``).
         """
         self.csv.append(
             order_record(
@@ -219,6 +221,7 @@ class OrdersJournal(_TypedJournal):
                 extra=extra,
                 fill=fill,
                 fee=fee,
+                internal=internal,
             )
         )
 

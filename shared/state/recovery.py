@@ -7,6 +7,10 @@ identified by (order_id, fill_id) and counted once however often its row appears
 re-journaled event after a restart); the same id with a different quantity or price is a
 ``DataError``. A fee (``extra.fee``) counts once per order.
 
+A row marked ``extra.internal`` (a square-off's cross between two strategies,
+``shared.brokers.netting``) moves the strategies' trades but not the portfolio: it never
+reached the exchange.
+
 Order status: the last row of an order wins, except that a terminal status (FILLED,
 CANCELLED, REJECTED) is never undone by a later non-terminal duplicate. Orders whose status
 is not terminal are the open orders. Unrealized PnL is measured at each symbol's last fill
@@ -216,9 +220,10 @@ class _Rebuilder:
         self._fills[key] = row
         self._filled[row.order_id] = filled
         st = self.state
-        st.portfolio.apply_fill(
-            row.symbol, row.product, row.side, fill.quantity, fill.price, fill.charges, exchange=row.exchange
-        )
+        if not row.internal:  # a cross between strategies moved their positions, not the broker's
+            st.portfolio.apply_fill(
+                row.symbol, row.product, row.side, fill.quantity, fill.price, fill.charges, exchange=row.exchange
+            )
         st.closed_trades += st.trades.on_fill(
             fill.ts_ns,
             row.strategy,

@@ -339,6 +339,48 @@ def test_square_off_all_flattens_and_the_round_trip_reaches_pnl_csv(
     assert all(line.quantity == 0 for line in snap.positions)
 
 
+def test_snapshots_split_each_line_by_strategy_through_a_restart_and_a_square_off(
+    settings: Settings, bus: Bus, redis_client: redis.Redis, paths: StatePaths
+) -> None:
+    first = started(settings, bus)
+    # ema long two lots, orb short one: the broker holds +65 net
+    send(bus, (streams.ORDERS_APPROVED, intent("a", quantity=130)),
+         (streams.ORDERS_APPROVED, intent("b", Side.SELL, 65, strategy="orb")),
+         (streams.ticks("NFO"), tick(at(9, 31), depth=195)))  # fmt: skip
+    drain(first)
+    (line,) = read(redis_client, streams.POSITIONS)[-1].positions
+    assert (line.symbol, line.quantity, line.by_strategy) == ("NIFTY25NOVFUT", 65, {"ema": 130, "orb": -65})
+    first.on_stop()
+
+    second = started(settings, bus)  # the split comes back from the journal
+    try:
+        drain(second)
+        (line,) = read(redis_client, streams.POSITIONS)[-1].positions
+        assert line.by_strategy == {"ema": 130, "orb": -65}
+        cmd = ControlCommand(ts_event=at(10, 0), command_id="c9", action=ControlAction.SQUARE_OFF_ALL)
+        send(bus, (streams.CONTROL, cmd))
+        drain(second)
+        send(bus, (streams.ticks("NFO"), tick(at(10, 1), last=24_520.0)))
+        drain(second)
+
+        (line,) = read(redis_client, streams.POSITIONS)[-1].positions
+        assert (line.quantity, line.by_strategy) == (0, {})
+        rows = read_orders(paths.orders_csv)
+        sent = {r.order_id for r in rows if r.order_id.startswith("SQ-") and not r.internal}
+        assert sent == {"SQ-c9-NIFTY25NOVFUT-MIS-ema"}  # only the net goes to the exchange
+        assert {r.order_id for r in rows if r.internal} == {"SQ-c9-NIFTY25NOVFUT-MIS-ema-X",
+                                                            "SQ-c9-NIFTY25NOVFUT-MIS-orb-X"}  # fmt: skip
+        trades = {t.strategy: t for t in read_pnl(paths.pnl_csv)}
+        assert sorted(trades) == ["ema", "orb"] and trades["ema"].quantity == 130 and trades["orb"].side == Side.SELL
+        live = second.broker.portfolio
+        assert sum(t.net_pnl for t in trades.values()) == pytest.approx(live.net_pnl, abs=1e-6)
+        rebuilt = rebuild_from_journal(paths.orders_csv, CAPITAL)
+        assert (rebuilt.realized_pnl, rebuilt.charges, rebuilt.cash) == (live.realized_pnl, live.total_charges,
+                                                                        live.cash)  # fmt: skip
+    finally:
+        second.on_stop()
+
+
 def test_mis_auto_square_off_fee_is_journaled_and_rebuilt(
     service: ExecutionService, bus: Bus, paths: StatePaths
 ) -> None:

@@ -7,6 +7,7 @@ import json
 import math
 from datetime import date
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -16,14 +17,26 @@ from shared.backtest import run_backtest
 from shared.backtest.data import HistoryData
 from shared.backtest.generate import MINUTES, generate_history
 from shared.backtest.report import Report, drawdown, monthly_returns, ratios, trade_stats
-from shared.backtest.runner import Backtest, EquityPoint
+from shared.backtest.runner import Backtest, EquityPoint, _EngineSlot
 from shared.clock import NS, ist_day
-from shared.config import ROOT, load_settings
-from shared.enums import Side
+from shared.config import ROOT, StrategyEngineConfig, StrategySpec, load_settings
+from shared.contracts import Bar, Tick
+from shared.enums import Side, SignalKind
 from shared.errors import ConfigError, DataError
+from shared.indicators import IndicatorValues
 from shared.sim import calendar
 from shared.state.formats import PnlRecord
 from shared.state.journal import read_orders, read_pnl, read_signals
+from shared.strategies.base import (
+    ParamValue,
+    Strategy,
+    StrategyContext,
+    StrategyDecision,
+    ist_day_number,
+    ist_seconds,
+    parse_hhmm,
+)
+from shared.strategies.registry import STRATEGIES
 
 CONFIG = ROOT / "configs" / "backtest.yaml"
 GOLDEN_DATA = ROOT / "tests" / "data" / "backtest_golden"
@@ -108,9 +121,9 @@ def test_date_range_selects_whole_ist_days() -> None:
 # -- the runner ---------------------------------------------------------------------------------------
 def test_a_backtest_over_a_futures_roll_trades_both_contracts_and_books_every_day(history: Path) -> None:
     settings = load_settings(CONFIG)
-    # one strategy: with two, a long of one and a short of the other net to flat in the book, and
-    # risk then blocks both exits as reduce-only on a flat position (their round trips stay open)
-    result = run_backtest(settings, data_path=history, strategies=["ema20_50_intraday"], progress=False)
+    # every configured strategy: two on NIFTY's future (each exit trades only its own strategy's
+    # units, so every strategy is flat at the day's end and the days add up to the round trips)
+    result = run_backtest(settings, data_path=history, progress=False)
     days = calendar.trading_days(date(2025, 1, 20), date(2025, 2, 7))
     assert sorted(result.day_pnl) == days
     traded = {t.symbol for t in result.journal.trades}
@@ -244,3 +257,84 @@ def test_backtest_data_command_writes_history(tmp_path: Path, capsys: pytest.Cap
     data = HistoryData(tmp_path)
     symbols = {data.master.by_token(t.instrument_token).tradingsymbol for t in data.ticks()}
     assert symbols == {"BANKNIFTY25MARFUT", "TCS"}
+
+
+# -- several strategies on one symbol --------------------------------------------------------------------
+class _FixedSide(Strategy):
+    """A test strategy: enters ``side`` on the first bar closing at or after ``enter``, exits at ``leave``."""
+
+    name: ClassVar[str] = "test_fixed_side"
+    playbook: ClassVar[str] = "TEST"
+    defaults: ClassVar[dict[str, ParamValue]] = {"side": "LONG", "enter": "10:00", "leave": "12:00", "stop": 70.0}
+
+    def configure(self) -> None:
+        self.kind = SignalKind(str(self.params["side"]))
+        self.enter_s = parse_hhmm(str(self.params["enter"]), where=self.id)
+        self.leave_s = parse_hhmm(str(self.params["leave"]), where=self.id)
+        self.stop = float(self.params["stop"])
+
+    def on_bar(self, bar: Bar, ind: IndicatorValues, ctx: StrategyContext) -> list[StrategyDecision]:
+        t = ist_seconds(bar.ts_event)
+        if ctx.position is not None:
+            return [self.exit_decision("leave", "TEST_EXIT")] if t >= self.leave_s else []
+        if ctx.memo.get("day") == ist_day_number(bar.ts_event) or not self.enter_s <= t < self.leave_s:
+            return []
+        ctx.memo["day"] = ist_day_number(bar.ts_event)
+        stop = bar.close - self.stop if self.kind == SignalKind.LONG else bar.close + self.stop
+        return [StrategyDecision(self.kind, 0.9, "enter", stop=stop, playbook=self.playbook, setup_type="TEST")]
+
+    def on_tick(self, tick: Tick, ctx: StrategyContext) -> list[StrategyDecision]:
+        return []  # the stop only sizes the entry: the exits keep to the schedule
+
+
+def test_two_strategies_holding_opposite_sides_of_one_future_each_close_their_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long of 2 lots and a short of 1 lot in NIFTY's future: the book nets them to +65.
+
+    One engine never holds both sides of a symbol (``shared.trading.resolution``), so the short
+    comes from a second engine on the same future, as when two engine services trade it. Both
+    exits must pass risk (each reduces its own strategy's position, whatever the net) and be
+    sized to that strategy's units, and both round trips must close in pnl.csv.
+    """
+    monkeypatch.setitem(STRATEGIES, _FixedSide.name, _FixedSide)
+    base = load_settings(CONFIG)
+
+    def spec(sid: str, side: str, enter: str, leave: str) -> StrategySpec:
+        return StrategySpec(name=_FixedSide.name, params={"id": sid, "side": side, "enter": enter, "leave": leave})
+
+    def engines(*specs: StrategySpec) -> StrategyEngineConfig:
+        return base.strategy_engine.model_copy(update={"engines": {"fno": list(specs)}})
+
+    # ₹10 lakh and a 70-point stop: the long sizes to 2 lots (risk); the short then fits 1 lot under
+    # the symbol's net cap. Loss limits out of the way: the test is about whose units an exit trades.
+    settings = base.model_copy(update={
+        "strategy_engine": engines(spec("long_probe", "LONG", "10:00", "11:00")),
+        "trading": base.trading.model_copy(update={"paper_capital": 1_000_000.0}),
+        "risk": base.risk.model_copy(update={"per_symbol_max_loss": 100_000.0, "max_daily_loss": 100_000.0}),
+    })  # fmt: skip
+    day = date(2025, 1, 8)
+    data = HistoryData(GOLDEN_DATA, day, day)
+    runner = Backtest(settings, data.master, symbols=["NIFTY"])
+    short = engines(spec("short_probe", "SHORT", "10:30", "11:30"))
+    runner.slots.append(_EngineSlot("fno", ["NIFTY"], short, None, settings.trading.mode))
+    result = runner.run(data.ticks())
+
+    exits = [d for d in result.decisions if d.intent_id in _exit_ids(result)]
+    assert [(d.decision.value, d.quantity) for d in exits] == [("ALLOW", 130), ("ALLOW", 65)]
+    trades = {t.strategy: t for t in result.journal.trades}
+    assert sorted(trades) == ["long_probe", "short_probe"]
+    assert (trades["long_probe"].side, trades["long_probe"].quantity) == (Side.BUY, 130)
+    assert (trades["short_probe"].side, trades["short_probe"].quantity) == (Side.SELL, 65)
+    for t in trades.values():  # closed by the strategies' own exits, long before the 15:25 square-off
+        assert t.gross_pnl == pytest.approx(
+            t.quantity * (t.exit_price - t.entry_price) * (1 if t.side == Side.BUY else -1)
+        )
+    orders = [r for r in result.journal.orders if r["status"] == "FILLED"]
+    assert not any(str(r["extra"]["order_id"]).startswith("ASQ") for r in orders)  # type: ignore[index]
+    # flat at the end of the day, strategy by strategy: the day's PnL is the two round trips'
+    assert result.net_pnl == pytest.approx(sum(t.net_pnl for t in trades.values()), abs=1e-6)
+
+
+def _exit_ids(result: Any) -> set[str]:
+    return {str(r["extra"]["intent_id"]) for r in result.journal.orders if r["extra"].get("reduce_only")}

@@ -61,3 +61,44 @@ def test_kite_tick_dict_becomes_a_tick() -> None:
     assert t.bid_prices == (26241.45,) and t.ask_quantities == (130,) and t.close == 1.5
 
 
+
+
+class _StubKite:
+    """Just enough of ``KiteConnect`` to place orders: records them, answers with ids."""
+
+    def __init__(self) -> None:
+        self.placed: list[dict] = []
+
+    def place_order(self, **params: object) -> str:
+        self.placed.append(params)
+        return f"K{len(self.placed)}"
+
+    def orders(self) -> list[dict]:
+        return []
+
+
+def test_live_square_off_sends_kite_only_the_net_and_crosses_opposite_strategies() -> None:
+    from shared.brokers.kite import KiteBroker, OrderPacer
+    from shared.instruments import InstrumentsMaster
+
+    kite = _StubKite()
+    broker = KiteBroker(kite, InstrumentsMaster([FUT]), capital=1e6, journal=lambda order: None,  # type: ignore[arg-type]
+                        pacer=OrderPacer(per_second=1000, per_minute=100_000), sleep=lambda s: None)  # fmt: skip
+    broker.portfolio.apply_fill("NIFTY26DECFUT", Product.NRML, Side.BUY, 65, 26_000.0, 0.0, "NFO")
+    broker.portfolio.mark("NIFTY26DECFUT", 26_010.0)
+    broker.strategy_positions = {("ema", "NIFTY26DECFUT", Product.NRML): 130,
+                                 ("orb", "NIFTY26DECFUT", Product.NRML): -65}  # fmt: skip
+
+    events = broker.square_off_all(1, "c1", "operator")
+
+    assert [(p["transaction_type"], p["quantity"]) for p in kite.placed] == [("SELL", 65)]  # the net only
+    crosses = [e for e in events if e.internal]
+    assert [(e.order.strategy, e.order.side, e.fill.quantity, e.fill.price) for e in crosses if e.fill] == [
+        ("ema", Side.SELL, 65, 26_010.0),
+        ("orb", Side.BUY, 65, 26_010.0),
+    ]
+    assert broker.strategy_positions[("orb", "NIFTY26DECFUT", Product.NRML)] == 0
+    assert broker.portfolio.position("NIFTY26DECFUT", Product.NRML).quantity == 65  # type: ignore[union-attr]
+    assert broker.strategy_positions[("ema", "NIFTY26DECFUT", Product.NRML)] == 65  # until its SELL fills
+    (sent,) = broker.open_orders()
+    assert (sent.strategy, sent.side, sent.quantity) == ("ema", Side.SELL, 65)

@@ -348,6 +348,54 @@ def test_square_off_closes_each_strategy_and_is_not_repeated_for_the_same_comman
     assert_money_identity(broker)
 
 
+def test_square_off_sends_only_the_net_and_crosses_opposite_strategies_inside(broker: PaperBroker) -> None:
+    broker.place(intent("a", Side.BUY, 130, strategy="ema"), at(9, 30))
+    broker.place(intent("b", Side.SELL, 65, strategy="orb"), at(9, 30))
+    broker.on_tick(book(at(9, 31)))
+    pos = broker.portfolio.position("NIFTY25NOVFUT", Product.MIS)
+    assert pos is not None and pos.quantity == 65
+    broker.on_tick(book(at(10, 59), last=24_510.0))  # the mark the cross trades at
+    cash, charges, avg = broker.portfolio.cash, broker.portfolio.total_charges, pos.avg_price
+
+    events = broker.square_off_all(at(11, 0), "cmd1", "operator")
+
+    # orb's short offsets 65 of ema's long inside; only ema's remaining 65 goes to the exchange
+    assert [(e.order.order_id, e.order.side, e.order.quantity, e.order.status, e.internal) for e in events] == [
+        ("SQ-cmd1-NIFTY25NOVFUT-MIS-ema-X", Side.SELL, 65, OrderStatus.FILLED, True),
+        ("SQ-cmd1-NIFTY25NOVFUT-MIS-orb-X", Side.BUY, 65, OrderStatus.FILLED, True),
+        ("SQ-cmd1-NIFTY25NOVFUT-MIS-ema", Side.SELL, 65, OrderStatus.OPEN, False),
+    ]
+    crosses = [e.fill for e in events if e.internal]
+    assert [(f.price, f.charges, f.strategy) for f in crosses if f] == [(24_510.0, 0.0, "ema"), (24_510.0, 0.0, "orb")]
+    # the net book did not see the crosses: same position, average, cash and charges
+    assert (pos.quantity, pos.avg_price, broker.portfolio.cash, broker.portfolio.total_charges) == (
+        65, avg, cash, charges,
+    )  # fmt: skip
+    assert broker.strategy_positions[("orb", "NIFTY25NOVFUT", Product.MIS)] == 0
+    assert broker.strategy_positions[("ema", "NIFTY25NOVFUT", Product.MIS)] == 65
+    assert broker.square_off_all(at(11, 0), "cmd1") == []  # the same command again: nothing new
+    filled = broker.on_tick(book(at(11, 0, 1), last=24_510.0))
+    assert fills_of(filled) == [(24_509.95, 65)]
+    assert pos.quantity == 0 and all(q == 0 for q in broker.strategy_positions.values())
+    assert_money_identity(broker)
+
+
+def test_a_net_flat_book_of_opposite_strategies_squares_off_without_an_order_or_a_fee(broker: PaperBroker) -> None:
+    broker.place(intent("a", Side.BUY, 65, strategy="ema"), at(9, 30))
+    broker.place(intent("b", Side.SELL, 65, strategy="orb"), at(9, 30))
+    broker.on_tick(book(at(9, 31)))
+    charges = broker.portfolio.total_charges
+
+    at_1525 = broker.on_tick(book(at(15, 25), last=24_480.0))  # the MIS auto square-off
+
+    assert [(e.order.order_id, e.order.side, e.fee, e.internal) for e in at_1525] == [
+        ("ASQ-2025-11-17-NIFTY25NOVFUT-ema-X", Side.SELL, 0.0, True),
+        ("ASQ-2025-11-17-NIFTY25NOVFUT-orb-X", Side.BUY, 0.0, True),
+    ]
+    assert broker.open_orders() == [] and broker.portfolio.total_charges == charges  # no RMS order, no ₹59
+    assert all(q == 0 for q in broker.strategy_positions.values())
+
+
 def test_money_identity_holds_through_fills_marks_and_fees(broker: PaperBroker) -> None:
     broker.place(intent("a", Side.BUY, 195), at(9, 30))
     broker.place(intent("o", Side.SELL, 130, OPT), at(9, 30))
