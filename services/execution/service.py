@@ -263,9 +263,9 @@ class ExecutionService(LiveExecution, Service):
                 approved, self._waiting = self._waiting + approved, []
         for d in approved:
             self._dispatch(d)
-        if approved and self._outbox:  # the orders' events and fills go out before the ticks are worked
-            self.bus.publish_many(self._outbox)
-            self._outbox = []
+            if self._outbox:  # each order's events and fills go out before the next order (and the ticks)
+                self.bus.publish_many(self._outbox)
+                self._outbox = []
         for d in ticks:
             if isinstance(d.message, Tick):
                 self._on_tick(d.message)
