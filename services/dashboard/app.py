@@ -25,7 +25,7 @@ from services.dashboard.deps import Dashboard
 from services.dashboard.history import History
 from services.dashboard.live import StreamReader
 from services.dashboard.push import PushHub
-from services.dashboard.routers import control, read, stream
+from services.dashboard.routers import backtests, control, read, stream
 from services.dashboard.store import Store
 from shared.bus.redis_bus import Bus
 from shared.config import Settings, exit_on_config_error, load_settings
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     app.include_router(read.router)
     app.include_router(control.router)
     app.include_router(stream.router)
+    app.include_router(backtests.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

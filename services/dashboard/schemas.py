@@ -205,6 +205,24 @@ class SymbolsOut(BaseModel):
     charted: list[str] = Field(description="symbols with candles")
 
 
+class BacktestReportOut(BaseModel):
+    name: str = Field(description="the report's folder under backtest.output_dir")
+    title: str
+    first_day: str | None = Field(description="first traded IST day, YYYY-MM-DD")
+    last_day: str | None
+    days: int
+    trades: int = Field(description="closed round trips")
+    net_pnl: float = Field(description="net of every charge, rupees")
+    strategies: list[str]
+    written_at: float = Field(description="when report.html was written, Unix seconds")
+    url: str = Field(description="where the dashboard serves its report.html")
+
+
+class BacktestsOut(BaseModel):
+    folder: str = Field(description="where the reports are looked for (backtest.output_dir)")
+    reports: list[BacktestReportOut] = Field(description="newest first")
+
+
 class ConfigOut(BaseModel):
     source_file: str
     config: dict[str, Any] = Field(description="the effective configuration, secrets redacted")

@@ -28,7 +28,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TOKEN = "browser-test-token-7f3a"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-TABS = ("portfolio", "orders", "signals", "performance", "health", "chart")
+TABS = ("portfolio", "orders", "signals", "performance", "health", "chart", "backtests")
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -58,12 +58,27 @@ def session(redis_url: str, tmp_path: Path) -> Iterator[tuple[TraderRun, str]]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (deploy/install-system-deps.sh installs it)")
     port = free_port()
-    env = session_env(redis_url, tmp_path / "artifacts", DASHBOARD_TOKEN=TOKEN, KITE_ALGO__DASHBOARD__PORT=str(port))
+    reports = tmp_path / "backtests"
+    write_backtest_report(reports / "golden-week")
+    env = session_env(redis_url, tmp_path / "artifacts", DASHBOARD_TOKEN=TOKEN, KITE_ALGO__DASHBOARD__PORT=str(port),
+                      KITE_ALGO__BACKTEST__OUTPUT_DIR=str(reports))  # fmt: skip
     run = TraderRun(env)
     try:
         yield run, f"http://127.0.0.1:{port}"
     finally:
         run.stop()
+
+
+def write_backtest_report(out: Path) -> None:
+    """A real report: a three-day backtest of the golden data (about a second)."""
+    from scripts.run_trader import main as run_trader_main
+    from tests.unit.test_backtest import CONFIG, GOLDEN_DATA
+
+    rc = run_trader_main([
+        "backtest", "--config", str(CONFIG), "--data", str(GOLDEN_DATA), "--from", "2025-01-06", "--to", "2025-01-08",
+        "--symbols", "NIFTY", "--strategies", "ema20_50_intraday", "--out", str(out), "--no-progress",
+    ])  # fmt: skip
+    assert rc == 0 and (out / "report.html").is_file()
 
 
 def test_the_page_follows_a_live_session_survives_a_restart_and_halts_with_the_token(
@@ -121,7 +136,18 @@ def test_the_page_follows_a_live_session_survives_a_restart_and_halts_with_the_t
                 assert time.monotonic() < deadline, "risk did not report the halt in its heartbeat"
                 time.sleep(0.3)
 
-            # 4. every tab, as a picture
+            # 4. a backtest report opens from the Backtests tab, in its own tab
+            page.click("#tabs button[data-tab=backtests]")
+            page.wait_for_selector("#backtests tr[data-report=golden-week] a", timeout=10_000)
+            with page.context.expect_page() as opened:
+                page.click("#backtests tr[data-report=golden-week] a")
+            report = opened.value
+            report.wait_for_load_state()
+            assert report.url == f"{url}/backtests/golden-week/report.html"
+            assert report.locator("svg").count() >= 2 and "ema20_50_intraday" in report.inner_text("body")
+            report.close()
+
+            # 5. every tab, as a picture
             for tab in TABS:
                 page.click(f"#tabs button[data-tab={tab}]")
                 page.wait_for_timeout(1_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -258,3 +259,41 @@ def test_the_service_refuses_to_start_with_a_clear_message(
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == code, proc.stderr
     assert says in proc.stderr
+
+
+# -- backtest reports ------------------------------------------------------------------------------
+
+
+def test_the_dashboard_lists_backtest_reports_and_opens_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.run_trader import main as run_trader_main
+    from tests.unit.test_backtest import CONFIG, GOLDEN_DATA
+
+    reports = tmp_path / "backtests"
+    run = reports / "nifty-jan"
+    rc = run_trader_main([
+        "backtest", "--config", str(CONFIG), "--data", str(GOLDEN_DATA), "--from", "2025-01-06", "--to", "2025-01-08",
+        "--symbols", "NIFTY", "--strategies", "ema20_50_intraday", "--out", str(run), "--no-progress",
+    ])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    (reports / "half-written").mkdir()  # no summary.json / report.html: not a report
+    (reports / "broken").mkdir()
+    (reports / "broken" / "report.html").write_text("<html></html>")
+    (reports / "broken" / "summary.json").write_text("{not json")
+    settings = dashboard_settings(monkeypatch, tmp_path, redis_url, KITE_ALGO__BACKTEST__OUTPUT_DIR=str(reports))
+    summary = json.loads((run / "summary.json").read_text())
+    with dashboard(settings) as client:
+        listing = get(client, "/api/backtests")
+        assert listing["folder"] == str(reports.resolve())
+        (entry,) = listing["reports"]  # the half-written and the unreadable folders are left out
+        assert entry["name"] == "nifty-jan" and entry["url"] == "/backtests/nifty-jan/report.html"
+        assert (entry["first_day"], entry["last_day"], entry["days"]) == ("2025-01-06", "2025-01-08", 3)
+        assert entry["trades"] == summary["total"]["trades"]
+        assert entry["net_pnl"] == pytest.approx(summary["total"]["net_pnl"])
+        assert entry["strategies"] == ["ema20_50_intraday"]
+        page = client.get(entry["url"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert page.text == (run / "report.html").read_text()
+        for bad in ("half-written", "nope", "..", "%2e%2e", "..%2Fbroken", "nifty-jan%2F..%2F..%2Fsecrets"):
+            assert client.get(f"/backtests/{bad}/report.html").status_code == 404, bad

@@ -47,6 +47,7 @@ function showTab(name) {
   if (name === "chart") loadCandles();
   if (name === "performance") loadPerformance();
   if (name === "health") loadHealth();
+  if (name === "backtests") loadBacktests();
   for (const c of Object.values(charts)) if (c) c.applyOptions({ autoSize: true });
 }
 
@@ -180,6 +181,22 @@ async function loadPerformance() {
     setTimeSeries(series, s.curve.map((q) => ({ time: chartTime(q.ts_ns), value: q.net_pnl })));
   });
   if (!p.strategies.length) body.appendChild(cells(el("tr"), ["no closed trade yet"]));
+}
+
+// -- backtests -----------------------------------------------------------------------------
+async function loadBacktests() {
+  const b = await getJSON("/api/backtests");
+  $("#bt-folder").textContent = b.folder;
+  const body = $("#backtests tbody");
+  body.textContent = "";
+  for (const r of b.reports) {
+    const tr = cells(el("tr", { "data-report": r.name }), ["", r.first_day || "—", r.last_day || "—", right(r.days),
+      right(r.trades), money(r.net_pnl), r.strategies.join(", "), istTime(r.written_at * 1e9) + " IST"]);
+    const link = el("a", { href: r.url, target: "_blank", rel: "noopener" }, r.title + " (" + r.name + ")");
+    tr.firstChild.appendChild(link);
+    body.appendChild(tr);
+  }
+  if (!b.reports.length) body.appendChild(cells(el("tr"), ["no backtest report in " + b.folder]));
 }
 
 // -- health --------------------------------------------------------------------------------
