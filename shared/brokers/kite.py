@@ -502,7 +502,8 @@ class KiteBroker:
         sent, ``shared.brokers.netting``); the rest, which adds up to their net, is closed with
         one MARKET order per strategy. Units no strategy owns (adopted from Kite) are left alone.
         """
-        events = self.cancel_all(ts_ns, reason)
+        own = f"{command_id}:"  # the same command again (redelivered, repeated) keeps its own closes working
+        events = self.cancel_all(ts_ns, reason, which=lambda o: not o.intent_id.startswith(own))
         for (symbol, product), parts in sorted(self._strategy_parts().items()):
             pos = self.portfolio.position(symbol, product)
             if pos is None:
@@ -521,8 +522,11 @@ class KiteBroker:
                 self.strategy_positions[key] = self.strategy_positions.get(key, 0) - units
                 events.append(event)
             for strategy, qty in closes:
+                intent_id = self._close_intent_id(f"{command_id}:{strategy}:{symbol}:{product.value}")
+                if intent_id is None:
+                    continue  # this command's close is still working at Kite: it is closing these units
                 closing = OrderIntent(
-                    ts_event=ts_ns, intent_id=f"{command_id}:{strategy}:{symbol}:{product.value}", strategy=strategy,
+                    ts_event=ts_ns, intent_id=intent_id, strategy=strategy,
                     engine="execution", exchange=inst.exchange, symbol=symbol, instrument_token=inst.instrument_token,
                     side=Side.SELL if qty > 0 else Side.BUY, quantity=abs(qty), order_type=OrderType.MARKET,
                     product=product, reason=reason, reduce_only=True,
@@ -530,6 +534,16 @@ class KiteBroker:
                 for order in self.place_sliced(closing, ts_ns):
                     events.append(BrokerEvent(order_event(order, ts_ns)))
         return events
+
+    def _close_intent_id(self, base: str) -> str | None:
+        """The intent id of a square-off close: ``base`` the first time; None while an earlier
+        close of it is working; ``base:rN`` once every earlier one ended (rejected, cancelled or
+        filled short), so repeating the command retries instead of doing nothing."""
+        mine = [o for o in self.orders.values() if o.intent_id == base or o.intent_id.startswith(base + ":r")]
+        if any(not o.is_terminal for o in mine):
+            return None
+        earlier = {o.intent_id for o in mine}
+        return f"{base}:r{len(earlier) + 1}" if earlier else base
 
     def _strategy_parts(self) -> dict[tuple[str, Product], list[tuple[str, int]]]:
         """Each (symbol, product)'s non-zero strategy positions, as (strategy, signed units)."""

@@ -102,3 +102,26 @@ def test_live_square_off_sends_kite_only_the_net_and_crosses_opposite_strategies
     assert broker.strategy_positions[("ema", "NIFTY26DECFUT", Product.NRML)] == 65  # until its SELL fills
     (sent,) = broker.open_orders()
     assert (sent.strategy, sent.side, sent.quantity) == ("ema", Side.SELL, 65)
+
+
+def test_repeating_a_live_square_off_keeps_its_working_close_and_retries_one_that_ended() -> None:
+    from shared.brokers.kite import KiteBroker, OrderPacer
+    from shared.instruments import InstrumentsMaster
+
+    kite = _StubKite()  # no cancel_order: cancelling this command's own close would raise here
+    broker = KiteBroker(kite, InstrumentsMaster([FUT]), capital=1e6, journal=lambda order: None,  # type: ignore[arg-type]
+                        pacer=OrderPacer(per_second=1000, per_minute=100_000), sleep=lambda s: None)  # fmt: skip
+    broker.portfolio.apply_fill("NIFTY26DECFUT", Product.NRML, Side.BUY, 65, 26_000.0, 0.0, "NFO")
+    broker.portfolio.mark("NIFTY26DECFUT", 26_010.0)
+    broker.strategy_positions = {("ema", "NIFTY26DECFUT", Product.NRML): 65}
+
+    broker.square_off_all(1, "c1", "operator")
+    broker.square_off_all(2, "c1", "operator")  # redelivered while the close is working at Kite
+    (close,) = broker.open_orders()
+    assert [p["quantity"] for p in kite.placed] == [65]  # not cancelled, not sent twice
+
+    close.reject(3, "RMS: margin exceeds")  # Kite refused it: the position is still open
+    broker.square_off_all(4, "c1", "operator")  # the operator presses square-off again
+    assert [(p["transaction_type"], p["quantity"]) for p in kite.placed] == [("SELL", 65), ("SELL", 65)]
+    (retry,) = broker.open_orders()
+    assert retry.intent_id == "c1:ema:NIFTY26DECFUT:NRML:r2" and retry.order_id != close.order_id
