@@ -24,6 +24,9 @@ class PositionOut(BaseModel):
     realized_pnl: float
     unrealized_pnl: float
     strategy: str = ""
+    by_strategy: dict[str, int] = Field(
+        default_factory=dict, description="each strategy's signed units (they add up to quantity; '' = no strategy)"
+    )
 
 
 class EquityPoint(BaseModel):

@@ -269,7 +269,7 @@ class Store:
                     PositionOut(
                         symbol=p.symbol, exchange=p.exchange, product=p.product.value, quantity=p.quantity,
                         avg_price=p.avg_price, last_price=p.last_price, realized_pnl=p.realized_pnl,
-                        unrealized_pnl=p.unrealized_pnl, strategy=p.strategy,
+                        unrealized_pnl=p.unrealized_pnl, strategy=p.strategy, by_strategy=dict(p.by_strategy),
                     )
                     for p in snap.positions
                 ],

@@ -78,6 +78,7 @@ def test_orders_fills_portfolio_candles_and_health_follow_the_services_live(
         pf = wait_for(lambda: (p := get(client, "/api/portfolio"))["positions"] and p, what="the position")
         (pos,) = pf["positions"]
         assert (pos["symbol"], pos["quantity"], pos["avg_price"]) == ("NIFTY25NOVFUT", 65, 24_500.05)
+        assert pos["by_strategy"] == {"ema": 65}  # each strategy's units, from the execution's snapshot
         assert pf["source"] == "stream" and pf["charges"] > 0 and pf["equity_curve"]
         assert pf["total_equity"] == pytest.approx(
             pf["capital"] + pf["realized_pnl"] + pf["unrealized_pnl"] - pf["charges"]

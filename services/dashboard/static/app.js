@@ -111,10 +111,16 @@ function renderPortfolio(p) {
   body.textContent = "";
   for (const x of p.positions) {
     body.appendChild(cells(el("tr"), [x.symbol, x.exchange, x.product, right(x.quantity), money(x.avg_price),
-      money(x.last_price), money(x.realized_pnl), money(x.unrealized_pnl), x.strategy]));
+      money(x.last_price), money(x.realized_pnl), money(x.unrealized_pnl), strategiesOf(x)]));
   }
   if (!p.positions.length) body.appendChild(cells(el("tr"), ["no positions"]));
   if (p.session) renderSession(p.session);
+}
+// "ema +130, orb -65" when strategies share the symbol; else the one owner
+function strategiesOf(x) {
+  const parts = Object.entries(x.by_strategy || {}).filter(([, q]) => q !== 0);
+  if (parts.length < 2) return x.strategy;
+  return parts.map(([s, q]) => `${s || "(none)"} ${q > 0 ? "+" : ""}${q}`).join(", ");
 }
 function renderEquity(points) {
   setTimeSeries(equitySeries, points.map((q) => ({ time: chartTime(q.ts_ns), value: q.equity })));
