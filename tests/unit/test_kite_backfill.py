@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from types import SimpleNamespace
 from typing import Any
 
+from services.feed.sources.kite import KiteSource
 from services.feed.sources.kite_backfill import MINUTE_NS, Backfiller, candle_ticks, minute_of, plan_windows
 from shared.candles import CandleBuilder
 from shared.clock import IST, NS, ist_datetime, ist_to_ns
@@ -136,3 +142,68 @@ def test_fetch_logs_and_skips_errors_and_keeps_to_the_rate_limit(caplog: Any) ->
     assert backfiller.counters["backfill_errors"] == 1 and len(ticks) == 5 * 4
     assert "back-fill of NFO:NIFTY26NOVFUT 09:31-09:31 failed" in caplog.text
     assert MINUTE_NS == 60 * NS
+
+
+class _SlowKite:
+    """historical_data that answers two candles, after ``gate`` opens."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        self.gate = gate
+
+    def historical_data(self, token: int, start: datetime, end: datetime, interval: str, oi: bool = False) -> list:
+        self.gate.wait(10)
+        return [candle(9, 31, 100, 102, 99.5, 101.5, 30), candle(9, 32, 102, 103.5, 101, 103, 40)]
+
+
+def _source(kite: Any, timeout: float) -> tuple[KiteSource, SimpleNamespace]:
+    """A KiteSource without sockets: one reconnected connection holding a live tick of 09:33."""
+    src = KiteSource.__new__(KiteSource)
+    src.cfg = SimpleNamespace(backfill_timeout_seconds=timeout, backfill_settle_seconds=0.0,  # type: ignore[assignment]
+                              backfill_max_instruments=10)  # fmt: skip
+    src.master, src.alerts, src._queue = MASTER, [], deque()
+    src.counters = {"backfills": 0, "backfill_timeouts": 0}
+    src._lock, src._arrived = threading.Lock(), threading.Event()
+    src._last_live = {FUT.instrument_token: tick(FUT, at(9, 30, 40), 100.0, 1000)}
+    src.backfiller = Backfiller(kite, MASTER, per_second=3)
+    src._pool = ThreadPoolExecutor(1)
+    conn = SimpleNamespace(number=1, modes={FUT.instrument_token: "full"}, connects=0, holding=True,
+                           held=[tick(FUT, at(9, 33, 1), 104.0, 1075)], hold_since=time.monotonic(), job=None,
+                           windows=[])  # fmt: skip
+    src.connections = [conn]  # type: ignore[list-item]
+    return src, conn
+
+
+def _first_batch(src: KiteSource) -> list[Tick]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        batch = src.next_batch()
+        if batch:
+            return batch
+    raise AssertionError("nothing was released")
+
+
+def test_source_holds_live_ticks_until_the_back_fill_and_publishes_it_first() -> None:
+    gate = threading.Event()
+    src, conn = _source(_SlowKite(gate), timeout=30)
+    assert src.next_batch() == [] and conn.holding  # the back-fill is running: the live tick waits
+    gate.set()
+    batch = _first_batch(src)
+    assert [t.ts_event for t in batch] == sorted(t.ts_event for t in batch)
+    assert [t.last_price for t in batch][-1] == 104.0 and len(batch) == 9  # 2 candles x 4, then the live tick
+    assert not conn.holding and src.counters["backfills"] == 1 and src.alerts == []
+    src._pool.shutdown()
+
+
+def test_source_releases_live_ticks_after_the_timeout_and_alerts_the_gap() -> None:
+    gate = threading.Event()
+    src, conn = _source(_SlowKite(gate), timeout=0.3)
+    try:
+        batch = _first_batch(src)
+        assert [t.last_price for t in batch] == [104.0]  # live ticks flow; the hole stays
+        assert not conn.holding and src.counters["backfill_timeouts"] == 1
+        (alert,) = src.alerts
+        assert alert.code == "feed_gap" and alert.details["instruments"] == [FUT.instrument_token]
+    finally:
+        gate.set()
+        src._pool.shutdown()
+    assert src.next_batch() == []  # the late answer is dropped: it would be late for every engine
