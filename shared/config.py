@@ -198,6 +198,15 @@ class KiteConfig(Section):
     # pykiteconnect sends no pings: a connection silent this long is dropped and reconnected.
     stale_seconds: PosFloat = 10.0
     reconnect_max_delay_seconds: Annotated[int, Field(ge=5, le=300)] = 60
+    # After a reconnect, the whole minutes missed are back-filled from historical_data for at
+    # most this many instruments of the connection (futures first; 0 = off), paced to Kite's
+    # historical limit (3 requests/s). That connection's live ticks wait for it, at most
+    # backfill_timeout_seconds (then they flow, the gap is logged and alerted); a gap is
+    # planned backfill_settle_seconds after the first tick back, once Kite has the last minute.
+    backfill_max_instruments: Annotated[int, Field(ge=0, le=3000)] = 30
+    historical_per_second: Annotated[int, Field(ge=1, le=3)] = 3
+    backfill_timeout_seconds: PosFloat = 15.0
+    backfill_settle_seconds: Annotated[float, Field(ge=0)] = 1.0
     default_mode: TickerMode = "full"
     # Ticker mode by instruments-master segment (NSE, NFO-FUT, NFO-OPT, INDICES), else default_mode.
     segment_modes: dict[str, TickerMode] = {}

@@ -108,16 +108,26 @@ def _read_ticks(path: Path, master: InstrumentsMaster, errors: _Errors) -> list[
     return rows
 
 
-def _candle_ticks(inst: Instrument, ts: int, o: float, h: float, lo: float, c: float, v: int, oi: int) -> list[_Row]:
-    # Open first, then the extreme nearer the open, the other, then the close: one path
-    # through the bar that reproduces its OHLC exactly.
+def candle_path(o: float, h: float, lo: float, c: float, v: int) -> list[tuple[int, float, int]]:
+    """A 1-minute candle as four ticks: (offset from the minute start in ns, price, volume).
+
+    Open first, then the extreme nearer the open, the other, then the close: one path
+    through the bar that reproduces its OHLC exactly, with the volume split across the
+    four so their sum is the candle's. Shared by the replay and the live feed's back-fill
+    (services/feed/sources/kite_backfill.py) so both rebuild the same bars from candles.
+    """
     first, second = (h, lo) if abs(h - o) <= abs(o - lo) else (lo, h)
     prices = (o, first, second, c)
     parts = [v // 4] * 4
     parts[-1] += v - sum(parts)
     step = 15 * NS
+    return [(i * step, p, parts[i]) for i, p in enumerate(prices)]
+
+
+def _candle_ticks(inst: Instrument, ts: int, o: float, h: float, lo: float, c: float, v: int, oi: int) -> list[_Row]:
     return [
-        _Row(ts + i * step, inst.instrument_token, p, parts[i], parts[i], -1, oi) for i, p in enumerate(prices)
+        _Row(ts + offset, inst.instrument_token, p, part, part, -1, oi)
+        for offset, p, part in candle_path(o, h, lo, c, v)
     ]
 
 

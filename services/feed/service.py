@@ -152,8 +152,15 @@ class FeedService(Service):
             ticks = self.source.next_batch()
         return ticks
 
+    def publish_alerts(self) -> None:
+        """A source's alerts (the kite source's un-back-filled gaps) go on the ``alerts`` stream."""
+        alerts = getattr(self.source, "alerts", None)
+        while alerts:
+            self.bus.publish(streams.ALERTS, alerts.pop(0))
+
     def run_once(self) -> None:
         self.serve_control()
+        self.publish_alerts()
         if self.finished:
             time.sleep(MAX_SLEEP_S)
             return

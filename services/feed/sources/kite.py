@@ -10,6 +10,11 @@
   silently. A connection that has received no frame (Kite sends heartbeats) for
   ``kite.stale_seconds`` is dropped; the client reconnects with its back-off (1 s, x e, up
   to ``kite.reconnect_max_delay_seconds``) and every connect re-sends the subscriptions.
+- Back-fill (``kite_backfill.py``): after a reconnect, that connection's live ticks are held
+  while the whole minutes its instruments missed are fetched from ``historical_data`` and
+  turned into ticks; the back-fill goes out first, then the held ticks, so every engine's
+  CandleBuilder sees each instrument in event-time order and no minute without ticks. After
+  ``kite.backfill_timeout_seconds`` the held ticks go out anyway and the gap is alerted.
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from kiteconnect import KiteTicker
 
+from services.feed.sources.kite_backfill import Backfiller, Window, plan_windows
 from services.feed.sources.kite_ticks import to_tick
 from shared.brokers.kite_session import Credentials, client, load_credentials
-from shared.clock import wall_ns
+from shared.clock import ns_to_ist, wall_ns
 from shared.config import ROOT, Settings
-from shared.contracts import Tick
+from shared.contracts import Alert, Tick
 from shared.errors import DataError, InstrumentError
 from shared.instruments import InstrumentsMaster
 from shared.universe import load_equity_universe
@@ -44,13 +52,28 @@ def _reactor() -> Any:
 class TickerConnection:
     """One ``KiteTicker`` socket: the instruments it should stream (token -> mode) and its liveness."""
 
-    def __init__(self, number: int, creds: Credentials, settings: Settings, sink: Any) -> None:
+    def __init__(
+        self,
+        number: int,
+        creds: Credentials,
+        settings: Settings,
+        sink: Callable[[TickerConnection, list[dict[str, Any]]], None],
+        on_reconnect: Callable[[TickerConnection], None] | None = None,
+    ) -> None:
         self.number = number
         self.modes: dict[int, str] = {}
         self.connects = 0
         self.drops = 0
         self.last_frame = time.monotonic()
         self._sink = sink
+        self._on_reconnect = on_reconnect
+        # Back-fill state (KiteSource): while ``holding``, this connection's ticks wait in
+        # ``held`` for the back-fill of the minutes it missed (``job``), started at ``hold_since``.
+        self.holding = False
+        self.held: list[Tick] = []
+        self.hold_since = 0.0
+        self.job: Future[list[Tick]] | None = None
+        self.windows: list[Window] = []
         self.ticker = KiteTicker(
             creds.api_key, creds.access_token, root=settings.kite.ws_root,
             reconnect_max_delay=settings.kite.reconnect_max_delay_seconds, reconnect_max_tries=300,
@@ -68,13 +91,15 @@ class TickerConnection:
         self.connects += 1
         self.last_frame = time.monotonic()
         log.info("ticker %d connected (%d instruments)", self.number, len(self.modes))
+        if self.connects > 1 and self._on_reconnect is not None:
+            self._on_reconnect(self)  # before the subscriptions go out: no tick can arrive first
         self._send(self.modes)
 
     def _on_message(self, _ws: KiteTicker, _payload: bytes, _is_binary: bool) -> None:
         self.last_frame = time.monotonic()
 
     def _on_ticks(self, _ws: KiteTicker, ticks: list[dict[str, Any]]) -> None:
-        self._sink(ticks)
+        self._sink(self, ticks)
 
     def _send(self, modes: dict[int, str]) -> None:
         if not modes or not self.ticker.is_connected():
@@ -124,7 +149,16 @@ class KiteSource:
         self._arrived = threading.Event()
         self._first = True
         self._started = False
-        self.counters = {"watchdog_drops": 0, "unknown_tokens": 0, "refused_instruments": 0}
+        self.counters = {"watchdog_drops": 0, "unknown_tokens": 0, "refused_instruments": 0, "backfills": 0,
+                         "backfill_timeouts": 0}  # fmt: skip
+        self.alerts: list[Alert] = []  # drained and published by the feed service
+        # Held ticks move between the reactor thread (arrivals) and the feed thread (release).
+        self._lock = threading.Lock()
+        self._last_live: dict[int, Tick] = {}  # each instrument's newest published tick
+        self.backfiller = Backfiller(client(settings, self.creds), self.master, self.cfg.historical_per_second)
+        # One worker: historical requests of every connection share Kite's 3/s, and the feed
+        # loop must not block on them (other connections' ticks keep flowing).
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kite-backfill")
         self.subscribe(self.default_tokens())
 
     # -- what streams -------------------------------------------------------------------------
@@ -162,7 +196,8 @@ class KiteSource:
                 chunk, wanted = wanted[:room], wanted[room:]
                 conn.add({t: self.mode_of(t) for t in chunk})
         while wanted and len(self.connections) < self.cfg.max_connections:
-            conn = TickerConnection(len(self.connections) + 1, self.creds, self.settings, self._on_ticks)
+            conn = TickerConnection(len(self.connections) + 1, self.creds, self.settings, self._on_ticks,
+                                    self._on_reconnect)  # fmt: skip
             chunk, wanted = wanted[: self.cfg.tokens_per_connection], wanted[self.cfg.tokens_per_connection :]
             conn.modes.update({t: self.mode_of(t) for t in chunk})
             self.connections.append(conn)
@@ -187,7 +222,15 @@ class KiteSource:
             conn.remove(tokens)
 
     # -- ticks ----------------------------------------------------------------------------------
-    def _on_ticks(self, raw: list[dict[str, Any]]) -> None:
+    def _on_reconnect(self, conn: TickerConnection) -> None:
+        """Reactor thread: hold this connection's ticks until the minutes it missed are back-filled."""
+        if self.cfg.backfill_max_instruments <= 0:
+            return
+        with self._lock:
+            if not conn.holding:  # a drop during a back-fill keeps the ticks already held
+                conn.holding, conn.held, conn.hold_since = True, [], time.monotonic()
+
+    def _on_ticks(self, conn: TickerConnection, raw: list[dict[str, Any]]) -> None:
         now = wall_ns()
         out: list[Tick] = []
         for d in raw:
@@ -198,7 +241,11 @@ class KiteSource:
                 continue
             out.append(to_tick(d, inst, now))
         if out:
-            self._queue.append(out)
+            with self._lock:
+                if conn.holding:
+                    conn.held.extend(out)
+                    return
+                self._queue.append(out)
             self._arrived.set()
 
     def next_batch(self) -> list[Tick] | None:
@@ -211,7 +258,77 @@ class KiteSource:
         while self._queue:
             out.extend(self._queue.popleft())
         out.sort(key=lambda t: t.ts_event)
+        last = self._last_live
+        for t in out:
+            last[t.instrument_token] = t
+        released = self._backfill(time.monotonic())
+        if released:
+            for t in released:
+                last[t.instrument_token] = t
+            out.extend(released)
+            out.sort(key=lambda t: t.ts_event)  # stable: per instrument, back-fill before live
         return out
+
+    # -- back-fill after a reconnect ----------------------------------------------------------
+    def _backfill(self, now: float) -> list[Tick]:
+        """Feed thread: plan, start and release the back-fill of each reconnected connection."""
+        released: list[Tick] = []
+        for conn in self.connections:
+            if not conn.holding:
+                continue
+            if conn.job is None:
+                with self._lock:
+                    held = sorted(conn.held, key=lambda t: t.ts_event)
+                if not held:
+                    if now - conn.hold_since > self.cfg.backfill_timeout_seconds:
+                        released += self._release(conn, [])  # nothing came back yet: stop holding
+                    continue
+                first: dict[int, Tick] = {}
+                for t in held:
+                    first.setdefault(t.instrument_token, t)
+                windows = plan_windows(conn.modes, self._last_live, first, held[0].ts_event, self.master,
+                                       self.cfg.backfill_max_instruments)  # fmt: skip
+                if not windows:  # a quick reconnect: no whole minute was missed
+                    released += self._release(conn, [])
+                elif now - conn.hold_since >= self.cfg.backfill_settle_seconds:
+                    # planned again each loop until now: instruments whose first tick back arrives
+                    # meanwhile get their own end, and Kite has closed the last missed minute
+                    conn.windows = windows
+                    conn.job = self._pool.submit(self.backfiller.fetch, windows)
+            elif conn.job.done():
+                try:
+                    ticks = conn.job.result()
+                except Exception:  # a bug, not a Kite error (fetch logs and skips those)
+                    log.exception("ticker %d: back-fill failed", conn.number)
+                    ticks = []
+                self.counters["backfills"] += 1
+                w = conn.windows
+                log.info("ticker %d: back-filled %d ticks for %d of %d instruments that missed whole minutes "
+                         "(first %s)", conn.number, len(ticks), len({t.instrument_token for t in ticks}), len(w),
+                         _window_text(w[0]))  # fmt: skip
+                released += self._release(conn, ticks)
+            elif now - conn.hold_since > self.cfg.backfill_timeout_seconds:
+                self._timed_out(conn)
+                released += self._release(conn, [])
+        return released
+
+    def _release(self, conn: TickerConnection, backfill: list[Tick]) -> list[Tick]:
+        with self._lock:
+            held, conn.held, conn.holding, conn.job = conn.held, [], False, None
+        return backfill + held
+
+    def _timed_out(self, conn: TickerConnection) -> None:
+        """The back-fill took too long: live ticks must flow; the hole stays and a person is told."""
+        self.counters["backfill_timeouts"] += 1
+        first = _window_text(conn.windows[0]) if conn.windows else "?"
+        message = (f"ticker {conn.number}: back-fill of {len(conn.windows)} instruments did not finish in "
+                   f"{self.cfg.backfill_timeout_seconds:g} s; live ticks flow again and the missed minutes "
+                   f"(first {first}) stay without ticks")  # fmt: skip
+        log.error(message)
+        self.alerts.append(Alert(
+            ts_event=wall_ns(), source="feed", severity="warning", code="feed_gap", message=message,
+            details={"connection": conn.number, "instruments": [w.token for w in conn.windows]},
+        ))  # fmt: skip
 
     def watchdog(self, now: float) -> None:
         for conn in self.connections:
@@ -234,7 +351,12 @@ class KiteSource:
     def close(self) -> None:
         if not self._started:
             return
+        self._pool.shutdown(wait=False, cancel_futures=True)
         reactor = _reactor()
         for conn in self.connections:
             reactor.callFromThread(conn.ticker.close)
         reactor.callFromThread(reactor.stop)
+
+
+def _window_text(w: Window) -> str:
+    return f"token {w.token} {ns_to_ist(w.start_ns):%H:%M}-{ns_to_ist(w.end_ns):%H:%M}"
