@@ -195,6 +195,7 @@ class Report:
         return _clean(
             {
                 "title": self.title,
+                "path": r.path,
                 "params": r.params,
                 "capital": r.capital,
                 "first_day": min(r.day_pnl).isoformat() if r.day_pnl else None,

@@ -73,6 +73,8 @@ class BacktestResult:
     counters: dict[str, int]
     params: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    path: str = "ticks"  # which replay ran: "ticks" (every tick) or "bars" (shared.backtest.bars)
+    path_note: str = ""  # why the tick path ran when the bar path was possible to ask for
 
     @property
     def net_pnl(self) -> float:
@@ -161,6 +163,8 @@ def split_symbols(master: InstrumentsMaster, names: Sequence[str]) -> dict[str, 
 class Backtest:
     """Runs ticks through engines, risk and the paper broker; see the module docstring."""
 
+    path = "ticks"  # the replay this class runs (the bar path's subclass says "bars")
+
     def __init__(
         self,
         settings: Settings,
@@ -243,6 +247,7 @@ class Backtest:
             capital=self.capital,
             counters=dict(self.counters),
             elapsed_s=time.perf_counter() - started,
+            path=self.path,
         )
 
     def on_tick(self, tick: Tick) -> None:
