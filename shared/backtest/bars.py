@@ -38,6 +38,7 @@ from __future__ import annotations
 import heapq
 import sys
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -47,7 +48,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from shared.backtest.runner import Backtest, BacktestResult, EquityPoint, _EngineSlot
+from shared.backtest.runner import Backtest, BacktestResult, _EngineSlot
 from shared.brokers.positions import MIS_SQUARE_OFF
 from shared.candles import timeframe_ns
 from shared.clock import IST_OFFSET_NS, MARKET_CLOSE, MARKET_OPEN, NS
@@ -57,7 +58,7 @@ from shared.indicators.series import SeriesIndicators
 from shared.instruments import Instrument, InstrumentsMaster
 from shared.replay import load_candles
 from shared.runtime.engine_service import session_bounds
-from shared.strategies.base import BarArrays, Strategy, VectorPlan
+from shared.strategies.base import BarArrays, PositionState, Strategy, VectorPlan
 from shared.trading.engine import Output, TradingEngine
 
 DAY_NS: Final = 86_400 * NS
@@ -234,6 +235,8 @@ class _Series:
         self.close_key = close_key
         self.ind = SeriesIndicators.compute(bars.ts_open, bars.high, bars.low, bars.close, bars.volume)
         self.plans: dict[str, VectorPlan] = {}
+        # lists: the per-event lookups are scalar (bisect on a list beats numpy's per-call overhead)
+        self.keys: list[int] = close_key.tolist()
         self.ts_event: list[int] = bars.ts_event.tolist()
 
     def bar(self, i: int, symbol: str) -> Bar:
@@ -253,14 +256,16 @@ class _Series:
 
     def at_key(self, key: int) -> range:
         """The bars closed at ``key``."""
-        lo = int(np.searchsorted(self.close_key, key, side="left"))
-        hi = int(np.searchsorted(self.close_key, key, side="right"))
+        lo = bisect_left(self.keys, key)
+        hi = lo
+        while hi < len(self.keys) and self.keys[hi] == key:
+            hi += 1
         return range(lo, hi)
 
     def seen(self, key: int, ts: int) -> int:
         """The last bar the engine has applied when it settles the bars of event time ``ts`` closed at ``key``."""
-        j = int(np.searchsorted(self.close_key, key, side="left"))  # closed before this tick
-        while j < len(self.ts_event) and self.close_key[j] == key and self.ts_event[j] <= ts:
+        j = bisect_left(self.keys, key)  # closed before this tick
+        while j < len(self.keys) and self.keys[j] == key and self.ts_event[j] <= ts:
             j += 1
         return j - 1
 
@@ -330,16 +335,19 @@ class BarBacktest(Backtest):
         self._heap_seq = 0
         days = [_date_of(int(d)) for d in tl.day_number]
         static: list[Ints] = [tl.day_start]
-        for cutoff in sorted({at for at in MIS_SQUARE_OFF.values()}):  # the broker's clock: MIS square-offs
-            at = tl.ts[tl.day_start] - (tl.ts[tl.day_start] + IST_OFFSET_NS) % DAY_NS
-            at = at + (cutoff.hour * 60 + cutoff.minute) * MINUTE_NS
-            pos = np.searchsorted(tl.ts, at)
-            nxt = np.r_[tl.day_start[1:], tl.size]
-            static.append(pos[pos < nxt])
+        # The broker's clock (MIS square-off at 15:20 / 15:25): an event only when the book holds a
+        # position or a working order then. With nothing open the square-off does nothing, and the
+        # clock catches up at the broker's next tick (no position can open after the cut-off).
+        midnight = tl.ts[tl.day_start] - (tl.ts[tl.day_start] + IST_OFFSET_NS) % DAY_NS
+        next_day = np.r_[tl.day_start[1:], tl.size]
+        cutoffs = []
+        for cutoff in sorted(set(MIS_SQUARE_OFF.values())):
+            pos = np.searchsorted(tl.ts, midnight + (cutoff.hour * 60 + cutoff.minute) * MINUTE_NS)
+            cutoffs.append(pos[pos < next_day])
+        self._cutoffs: list[int] = np.unique(np.concatenate(cutoffs)).tolist() if cutoffs else []
         for si, slot in enumerate(self.slots):
-            candidates = self._prepare_slot(si, slot, days)
-            static.extend(candidates)
-        self._static = np.unique(np.concatenate(static)) if static else np.zeros(0, np.int64)
+            static.extend(self._prepare_slot(si, slot, days))
+        self._static: list[int] = np.unique(np.concatenate(static)).tolist()
 
     def _prepare_slot(self, si: int, slot: _EngineSlot, days: list[date]) -> list[Ints]:
         """Build the slot's series over every day of data; return the positions of candidate bars' closes."""
@@ -413,14 +421,19 @@ class BarBacktest(Backtest):
         started = time.perf_counter()
         self._prepare(history)
         tl = self.tl
-        static = self._static
-        si = 0
+        static, cutoffs = self._static, self._cutoffs
+        si = ci = 0
         cursor = -1
+        heap = self._heap
         while True:
             while si < len(static) and static[si] <= cursor:
                 si += 1
-            nxt = int(static[si]) if si < len(static) else tl.size
-            heap = self._heap
+            nxt = static[si] if si < len(static) else tl.size
+            while ci < len(cutoffs) and cutoffs[ci] < nxt:
+                if cutoffs[ci] > cursor and self._book_busy():
+                    nxt = cutoffs[ci]
+                    break
+                ci += 1
             while heap and (heap[0][0] <= cursor or not self._live(heap[0])):
                 heapq.heappop(heap)
             if heap and heap[0][0] < nxt:
@@ -446,6 +459,11 @@ class BarBacktest(Backtest):
             elapsed_s=time.perf_counter() - started,
             path=self.path,
         )
+
+    def _book_busy(self) -> bool:
+        """The paper book holds a position or a working order (the MIS square-off would act)."""
+        book = self.broker
+        return any(not p.is_flat for p in book.portfolio.positions.values()) or bool(book.open_orders())
 
     def _live(self, item: tuple[int, int, tuple[int, str, str] | None]) -> bool:
         ident = item[2]
@@ -525,10 +543,9 @@ class BarBacktest(Backtest):
             if open_pos:
                 equity = (self.capital + closed) + self._net_pnl_at(samples, lo, open_pos)
             else:
-                equity = np.full(len(samples), (self.capital + closed) + book.net_pnl)
-            exposed = bool(open_pos)
+                equity = np.full(len(samples), (self.capital + closed) + book.net_pnl)  # nothing moves it
             ts_s = tl.ts[samples].tolist()
-            self.equity.extend([EquityPoint(t, e, exposed) for t, e in zip(ts_s, equity.tolist(), strict=True)])
+            self.equity.extend(ts_s, equity.tolist(), bool(open_pos))
             last = ts_s[-1]
             self._next_sample_ns = last - last % MINUTE_NS + MINUTE_NS
         # prices: the broker's marks and risk's last ticks, up to the last snapshot, the snapshot, then the rest
@@ -636,17 +653,18 @@ class BarBacktest(Backtest):
         for si, slot in enumerate(self.slots):
             engine = slot.engine
             assert engine is not None
-            found: list[tuple[int, int, int, str]] = []  # (ts_event, first seen, token, logical)
+            found: list[tuple[int, int, int, str, dict[str, int]]] = []  # (ts_event, first seen, token, ...)
             for token, (logical, _symbol, _exchange) in slot.symbols.items():
                 sets = self._sets.get((si, logical))
                 if not sets:
                     continue
-                times = {sets[tf].ts_event[i] for tf in sets for i in sets[tf].at_key(key)}
+                closing = [(sets[tf].ts_event[i], tf, i) for tf in sets for i in sets[tf].at_key(key)]
                 order = self._first_seen[si].get(token, 1 << 62)
-                found.extend((ts, order, token, logical) for ts in times)
+                for ts in {c[0] for c in closing}:
+                    found.append((ts, order, token, logical, {tf: i for t, tf, i in closing if t == ts}))
             out: list[Output] = []
-            for ts, _order, token, logical in sorted(found):
-                out.extend(self._group(si, engine, logical, token, key, ts))
+            for ts, _order, token, logical, index in sorted(found, key=lambda f: (f[0], f[1])):
+                out.extend(self._group(si, engine, logical, token, key, ts, index))
             if out:
                 self._outputs(out)
 
@@ -654,23 +672,24 @@ class BarBacktest(Backtest):
         sets = self._sets.get((si, logical))
         if not sets:
             return []
-        times = sorted({sets[tf].ts_event[i] for tf in sets for i in sets[tf].at_key(key)})
+        closing = [(sets[tf].ts_event[i], tf, i) for tf in sets for i in sets[tf].at_key(key)]
+        if not closing:
+            return []
         out: list[Output] = []
-        for ts in times:
-            out.extend(self._group(si, engine, logical, token, key, ts))
+        for ts in sorted({c[0] for c in closing}):
+            out.extend(self._group(si, engine, logical, token, key, ts, {tf: i for t, tf, i in closing if t == ts}))
         return out
 
-    def _group(self, si: int, engine: TradingEngine, logical: str, token: int, key: int, ts: int) -> list[Output]:
-        """The bars of ``logical`` with event time ``ts`` closed at ``key``: ``_process_group`` on the bar path."""
+    def _group(
+        self, si: int, engine: TradingEngine, logical: str, token: int, key: int, ts: int, index: dict[str, int]
+    ) -> list[Output]:
+        """The bars ``index`` (timeframe -> bar) of ``logical`` closed at ``key`` with event time ``ts``.
+
+        ``_process_group`` on the bar path: the series' values put in place, then only the
+        strategies whose decision can change here run; the others get their bookkeeping.
+        """
         sets = self._sets[(si, logical)]
         symbol = engine_symbol(engine, token)
-        fresh: dict[str, Bar] = {}
-        index: dict[str, int] = {}
-        for tf, ser in sets.items():
-            for i in ser.at_key(key):
-                if ser.ts_event[i] == ts:
-                    fresh[tf] = ser.bar(i, symbol)
-                    index[tf] = i
         self._set_views(engine, si, logical, token, key, ts)
         only: list[str] = []
         for s in engine.strategies:
@@ -688,6 +707,7 @@ class BarBacktest(Backtest):
                 self._bookkeep_one(s, symbol, ser.ts_event[i])
         if not only:
             return []
+        fresh = {tf: sets[tf].bar(i, symbol) for tf, i in index.items()}
         return engine.on_precomputed_bars(token, ts, fresh, only)
 
     def _set_views(self, engine: TradingEngine, si: int, logical: str, token: int, key: int, ts: int) -> None:
@@ -746,31 +766,36 @@ class BarBacktest(Backtest):
             if at < self.tl.size:
                 self._push(at, ident)
 
-    def _next_exit(self, si: int, s: Strategy, logical: str, token: int, pos: object) -> int:
+    def _next_exit(self, si: int, s: Strategy, logical: str, token: int, pos: PositionState) -> int:
         """The first tick after now, this IST day, at which ``tick_exit`` or ``bar_exit`` can fire for ``pos``."""
         tl = self.tl
         p = self._pos
-        day_end = int(tl.ts[p]) - (int(tl.ts[p]) + IST_OFFSET_NS) % DAY_NS + DAY_NS
+        now = int(tl.ts[p])
+        midnight = now - (now + IST_OFFSET_NS) % DAY_NS
+        time_exit = midnight + s.exit_time_s * NS  # both exits' time test fires from here on
         best = tl.size
         k = self._file_of_token.get(token)
         if k is not None:
             fp = tl.file_pos[k]
             a = int(np.searchsorted(fp, p, side="right"))
-            b = a + int(np.searchsorted(tl.ts[fp[a:]], day_end))
-            if b > a:
-                where = fp[a:b]
-                hit = np.flatnonzero(s.tick_exit_mask(pos, tl.ts[where], tl.price[where]))  # type: ignore[arg-type]
+            b = int(np.searchsorted(fp, np.searchsorted(tl.ts, midnight + DAY_NS)))  # its ticks left today
+            where = fp[a:b]
+            ts = tl.ts[where]
+            stop_at = int(np.searchsorted(ts, time_exit))  # the time exit, if it comes today
+            best = int(where[stop_at]) if stop_at < len(where) else tl.size
+            if (pos.stop > 0 or pos.target > 0) and stop_at > 0:  # a price level first?
+                before = where[:stop_at]
+                hit = np.flatnonzero(s.tick_exit_mask(pos, tl.ts[before], tl.price[before]))
                 if len(hit):
-                    best = int(where[hit[0]])
+                    best = int(before[hit[0]])
         ser = self._sets[(si, logical)][s.timeframe]
         if ser.plans[s.id].bar_exits:
-            a = int(np.searchsorted(ser.close_key, 2 * p, side="right"))
-            b = a + int(np.searchsorted(ser.bars.ts_event[a:], day_end))
+            a = bisect_right(ser.keys, 2 * p)
+            b = a + int(np.searchsorted(ser.bars.ts_event[a:], midnight + DAY_NS))
             if b > a:
-                sub = BarArrays(*(getattr(ser.bars, f)[a:b] for f in BarArrays.__slots__))  # type: ignore[arg-type]
-                hit = np.flatnonzero(s.bar_exit_mask(pos, sub))  # type: ignore[arg-type]
-                for h in hit:
-                    key = int(ser.close_key[a + h])
+                sub = BarArrays(*(getattr(ser.bars, f)[a:b] for f in BarArrays.__slots__))
+                for h in np.flatnonzero(s.bar_exit_mask(pos, sub)).tolist():
+                    key = ser.keys[a + h]
                     if key % 2 == 0:  # closed by a tick (a flush runs every strategy holding a position)
                         best = min(best, key // 2)
                         break

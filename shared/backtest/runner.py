@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from services.equity.service import long_only_by_default
 from services.execution.oms import Oms, OrderMeta
@@ -61,13 +61,63 @@ class EquityPoint:
     exposed: bool  # a position was open
 
 
+class EquityCurve(Sequence[EquityPoint]):
+    """The equity curve, one point a minute of event time, kept as three columns.
+
+    Years of minutes are millions of points: columns cost a fraction of the objects, and the
+    bar path appends a whole stretch at once (``extend``). Reading it gives ``EquityPoint`` s.
+    """
+
+    __slots__ = ("equity", "exposed", "ts_ns")
+
+    def __init__(self, points: Iterable[EquityPoint] = ()) -> None:
+        self.ts_ns: list[int] = []
+        self.equity: list[float] = []
+        self.exposed: list[bool] = []
+        for p in points:
+            self.append(p)
+
+    def append(self, point: EquityPoint) -> None:
+        self.ts_ns.append(point.ts_ns)
+        self.equity.append(point.equity)
+        self.exposed.append(point.exposed)
+
+    def extend(self, ts_ns: Sequence[int], equity: Sequence[float], exposed: bool) -> None:
+        """Points at ``ts_ns`` with ``equity``, all with the same ``exposed``."""
+        self.ts_ns.extend(ts_ns)
+        self.equity.extend(equity)
+        self.exposed.extend([exposed] * len(ts_ns))
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    @overload
+    def __getitem__(self, i: int) -> EquityPoint: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[EquityPoint]: ...
+    def __getitem__(self, i: int | slice) -> EquityPoint | list[EquityPoint]:
+        if isinstance(i, slice):
+            return [EquityPoint(*x) for x in zip(self.ts_ns[i], self.equity[i], self.exposed[i], strict=True)]
+        return EquityPoint(self.ts_ns[i], self.equity[i], self.exposed[i])
+
+    def __iter__(self) -> Iterator[EquityPoint]:
+        return map(EquityPoint, self.ts_ns, self.equity, self.exposed)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EquityCurve):
+            return (self.ts_ns, self.equity, self.exposed) == (other.ts_ns, other.equity, other.exposed)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
 @dataclass(slots=True)
 class BacktestResult:
     """What a run produced: the journals, risk's decisions, the equity curve and counters."""
 
     journal: MemoryJournal
     decisions: list[RiskDecision]
-    equity: list[EquityPoint]
+    equity: EquityCurve
     day_pnl: dict[date, float]  # net PnL of each IST day (after charges and fees)
     capital: float
     counters: dict[str, int]
@@ -203,7 +253,7 @@ class Backtest:
         self.broker = PaperBroker(master, capital=self.capital, fill_config=STRICT_FILLS, used_ids=self.oms.order_ids)
         self.journal = MemoryJournal(self.mode)
         self.decisions: list[RiskDecision] = []
-        self.equity: list[EquityPoint] = []
+        self.equity = EquityCurve()
         self.day_pnl: dict[date, float] = {}
         self.now = 0
         self.day: date | None = None
