@@ -220,15 +220,45 @@ def _numba_wanted() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+#: Series at least this long use numba's loops (when installed) even before they are warm: loading
+#: numba and its cached machine code costs about a second per process, what the Python loops take
+#: for some 250,000 bars. Shorter series use the Python loops until numba is loaded.
+COMPILE_FROM: Final = 200_000
+_warm: dict[str, bool] = {"compiled": False}
+
+
 @functools.cache
-def kernels(compiled: bool | None = None) -> _Kernels:
-    """The loops: numba's when installed (``KITE_ALGO_NO_NUMBA=1`` or ``compiled=False`` for Python's)."""
-    return _Kernels(_numba_wanted() if compiled is None else compiled)
+def _kernels(compiled: bool) -> _Kernels:
+    return _Kernels(compiled)
+
+
+def kernels(compiled: bool | None = None, n: int = 0) -> _Kernels:
+    """The loops for a series of ``n`` bars: numba's or Python's (the same numbers either way).
+
+    ``compiled=None`` picks numba when it is installed (and not disabled with
+    ``KITE_ALGO_NO_NUMBA=1``) and either already warm or worth loading (``COMPILE_FROM``).
+    """
+    if compiled is None:
+        compiled = _numba_wanted() and (_warm["compiled"] or n >= COMPILE_FROM)
+    return _kernels(compiled)
+
+
+def warm_up() -> float:
+    """Load numba's loops now (the one-off cost of a process); returns the seconds it took (0 without numba)."""
+    if not _numba_wanted():
+        return 0.0
+    import time
+
+    started = time.perf_counter()
+    x = np.linspace(100.0, 101.0, 64)
+    SeriesIndicators.compute(np.arange(64, dtype=np.int64) * 60 * NS, x + 1, x - 1, x, np.ones(64, np.int64),
+                             compiled=True)  # fmt: skip
+    return time.perf_counter() - started
 
 
 def ema_series(xs: Floats, period: int, *, compiled: bool | None = None) -> Floats:
     """``Ema(period)`` over ``xs``: NaN until ``period`` values have come."""
-    k = kernels(compiled)
+    k = kernels(compiled, len(xs))
     return k.run(k.ema, len(xs), np.asarray(xs, dtype=np.float64), period)
 
 
@@ -314,8 +344,10 @@ class SeriesIndicators:
 
         ``compiled``: force numba's loops (True) or Python's (False); None takes numba when installed.
         """
-        k = kernels(compiled)
         n = len(close)
+        k = kernels(compiled, n)
+        if k.compiled:
+            _warm["compiled"] = True
         tr = _true_range(high, low, close)
         atr = k.run(k.atr, n, tr, 14)
         rel = _relative_volume(volume, rel_volume_bars)
