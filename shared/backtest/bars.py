@@ -39,7 +39,7 @@ import heapq
 import sys
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.backtest.runner import Backtest, BacktestResult, _EngineSlot
-from shared.brokers.positions import MIS_SQUARE_OFF
+from shared.brokers.positions import MIS_SQUARE_OFF, Position
 from shared.candles import timeframe_ns
 from shared.clock import IST_OFFSET_NS, MARKET_CLOSE, MARKET_OPEN, NS
 from shared.contracts import Bar, Tick
@@ -326,6 +326,7 @@ class BarBacktest(Backtest):
         self._sets: dict[tuple[int, str], dict[str, _Series]] = {}
         #: slot index -> token -> first position the engine saw it (the candle builder's order)
         self._first_seen: list[dict[int, int]] = []
+        self._engine_day_start: list[dict[date, int]] = []
         #: (slot index, strategy id, logical) -> index of the last bar bookkept on its timeframe
         self._done: dict[tuple[int, str, str], int] = {}
         self._views: dict[tuple[int, int, str], int] = {}  # (id(engine), token, tf) -> bar index set
@@ -357,6 +358,7 @@ class BarBacktest(Backtest):
         # each day's universe, as the runner resolves it
         pieces: dict[str, list[tuple[int, int, int, int]]] = {}  # logical -> (day idx, file, lo, hi) candles
         first_seen: dict[int, int] = {}
+        day_start: dict[date, int] = {}  # the engine's first tick of each day (its day roll)
         for d, day in enumerate(days):
             for token, (logical, _symbol, _exchange) in slot.resolve(self.master, day).items():
                 k = self._file_of_token.get(token)
@@ -367,7 +369,9 @@ class BarBacktest(Backtest):
                 if hi > lo:
                     pieces.setdefault(logical, []).append((d, k, lo, hi))
                     first_seen.setdefault(token, int(tl.file_pos[k][4 * lo]))
+                    day_start[day] = min(day_start.get(day, 1 << 62), int(f.ts[lo]))
         self._first_seen.append(first_seen)
+        self._engine_day_start.append(day_start)
         out: list[Ints] = []
         for logical, parts in pieces.items():
             sets: dict[str, _Series] = {}
@@ -416,6 +420,12 @@ class BarBacktest(Backtest):
         return _Series(tf, bars, arrays[7].astype(np.int64), arrays[8].astype(np.int64))
 
     # -- the loop ------------------------------------------------------------------------------------
+    def run(
+        self, ticks: Iterable[Tick], progress: Callable[[int], None] | None = None, *, finish: bool = True
+    ) -> BacktestResult:
+        """Not on this class: its engines have no candles to feed ticks to (``run_bars``, or a ``Backtest``)."""
+        raise TypeError("BarBacktest replays candles with run_bars(BarHistory); feed ticks to a Backtest")
+
     def run_bars(self, history: BarHistory) -> BacktestResult:
         """Replay ``history`` through the bar path; the same result as ``run`` on its ticks."""
         started = time.perf_counter()
@@ -578,7 +588,7 @@ class BarBacktest(Backtest):
             book.mark(symbol, price)
         self.risk.advance(int(tl.ts[hi - 1]))
 
-    def _net_pnl_at(self, points: Ints, lo: int, open_pos: list) -> Floats:  # type: ignore[type-arg]
+    def _net_pnl_at(self, points: Ints, lo: int, open_pos: list[Position]) -> Floats:
         """``Portfolio.net_pnl`` at each tick of ``points`` (marks then), the same float operations.
 
         realized + unrealized - charges, the unrealized part summed position by position in the
@@ -596,7 +606,7 @@ class BarBacktest(Backtest):
             unrealized = unrealized + pos.quantity * (marks - pos.avg_price)
         return (realized + unrealized) - charges
 
-    def _net_pnl_slow(self, points: Ints, lo: int, open_pos: list) -> Floats:  # type: ignore[type-arg]
+    def _net_pnl_slow(self, points: Ints, lo: int, open_pos: list[Position]) -> Floats:
         marks = {p.symbol: self._marks_at(p.symbol, points, lo, p.last_price).tolist() for p in open_pos}
         saved = {p.symbol: p.last_price for p in open_pos}
         book = self.broker.portfolio
@@ -629,6 +639,33 @@ class BarBacktest(Backtest):
     def _open_day(self, day: date) -> None:
         super()._open_day(day)
         self._views.clear()  # a rolled engine is a new object: its series hold nothing we set
+        # Each engine starts its day (strategies drop yesterday's positions, reset day stats) on its
+        # first tick of the day on the tick path; here at the day's first tick, the same day, with
+        # nothing of that engine happening in between.
+        for si, slot in enumerate(self.slots):
+            ts = self._engine_day_start[si].get(day)
+            if ts is not None and slot.engine is not None:
+                slot.engine.advance_day(ts)
+
+    def finish(self) -> None:
+        super().finish()
+        self._settle_strategies()
+
+    def _settle_strategies(self) -> None:
+        """The strategies' bookkeeping and memory as evaluating every bar would leave them at the end."""
+        for (si, logical), sets in self._sets.items():
+            engine = self.slots[si].engine
+            if engine is None:
+                continue
+            for s in engine.strategies:
+                ser = sets.get(s.timeframe)
+                if ser is None or not ser.keys:
+                    continue
+                token = int(ser.token[-1])
+                info = engine._symbols.get(token)
+                symbol = info.symbol if info is not None else self.master.by_token(token).tradingsymbol
+                self._bookkeep(si, s, logical, symbol, len(ser.keys) - 1)
+                ser.plans[s.id].sync(s.memo_for(symbol), len(ser.keys))
 
     # -- the engines at an event tick --------------------------------------------------------------
     def _engines(self, tick: Tick) -> None:
@@ -641,6 +678,7 @@ class BarBacktest(Backtest):
             assert engine is not None
             engine.advance_day(tick.ts_event)  # engine.on_tick's first step
             logical = slot.symbols[token][0]
+            self._catch_up(si, engine, logical, token, key)
             out = self._bars_at(si, engine, logical, token, key)
             self._set_views(engine, si, logical, token, key, 1 << 62)
             out.extend(engine.on_tick_without_candles(tick))
@@ -721,6 +759,17 @@ class BarBacktest(Backtest):
                 continue
             self._views[cache] = j
             engine.set_series_values(token, tf, ser.ind.values(j), ser.ind.ratio(j))
+
+    def _catch_up(self, si: int, engine: TradingEngine, logical: str, token: int, key: int) -> None:
+        """Bookkeeping of the bars closed before ``key``, before anything at this tick can change a position."""
+        sets = self._sets.get((si, logical))
+        if not sets:
+            return
+        symbol = engine_symbol(engine, token)
+        for s in engine.strategies:
+            ser = sets.get(s.timeframe)
+            if ser is not None:
+                self._bookkeep(si, s, logical, symbol, bisect_left(ser.keys, key) - 1)
 
     def _bookkeep(self, si: int, s: Strategy, logical: str, symbol: str, upto: int) -> None:
         """``evaluate_bar``'s bookkeeping for the bars skipped up to ``upto`` (bars in trade, bars since exit)."""

@@ -192,7 +192,8 @@ class VectorPlan:
     while the strategy holds a position there, on bars where ``bar_exit`` would fire (when
     ``bar_exits``) and on the bars closing at ticks the engine handles anyway. Before each call
     ``sync(memo, i)`` puts the symbol's ``memo`` in the state that evaluating every bar before
-    ``i`` would have left: the skipped bars must not change what the strategy decides.
+    ``i`` would have left: the skipped bars must not change what the strategy decides
+    (``i`` runs up to ``len(bars)``: the memory after the last bar, at the end of a run).
     """
 
     candidates: npt.NDArray[np.bool_]  # per bar: a decision may come here, flat or not

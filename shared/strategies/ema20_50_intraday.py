@@ -114,9 +114,9 @@ class Ema2050Intraday(Strategy):
         sign[diff < 0] = -1
         nonzero = np.where(sign != 0, np.arange(len(sign)), -1)
         last = np.maximum.accumulate(nonzero) if len(sign) else nonzero  # last non-zero at or before i
-        before = np.concatenate(([-1], last[:-1]))  # ... strictly before i
-        prev = np.where(before >= 0, sign[np.maximum(before, 0)], 0)
-        cross = (sign != 0) & (prev != 0) & (sign != prev)
+        before = np.concatenate(([-1], last))  # ... strictly before i, for i = 0 .. n (n: after the last bar)
+        prev = np.where(before >= 0, sign[np.maximum(before, 0)] if len(sign) else 0, 0)
+        cross = (sign != 0) & (prev[:-1] != 0) & (sign != prev[:-1])
         prev_list = prev.tolist()
 
         def sync(memo: JsonDict, i: int) -> None:

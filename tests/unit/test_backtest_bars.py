@@ -13,7 +13,12 @@ feature happened (a comparison of two empty journals would prove nothing):
   most and small loss limits: exits blocked by the throttle, symbols killed for the day,
   the day-loss halt found at a position snapshot between two events, its square-off;
 - ``1m_eod_square_off``: exits at 15:01 throttled to one a minute, so positions stay open
-  in the book until the broker's MIS square-off at 15:20 / 15:25 (``ASQ-`` orders).
+  in the book until the broker's MIS square-off at 15:20 / 15:25 (``ASQ-`` orders);
+- ``two_strategies_one_engine``: a 5m and a 1m EMA strategy in each engine: conflicts
+  settled between them (dropped entries), strategies run only on their own candidates.
+
+``test_strategy_states_at_the_end_equal_the_tick_path_s`` compares what the journals do not
+show: each strategy's positions, memory and day statistics when the run ends.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ import pytest
 
 from scripts.run_trader import main as run_trader_main
 from shared.backtest import run_backtest
-from shared.backtest.bars import BarHistory
+from shared.backtest.bars import BarBacktest, BarHistory
+from shared.backtest.data import HistoryData
 from shared.backtest.generate import generate_history
 from shared.backtest.report import Report
-from shared.backtest.runner import BacktestResult
+from shared.backtest.runner import Backtest, BacktestResult
 from shared.config import ROOT, Settings, StrategySpec, load_settings
 from shared.contracts import Bar
 from shared.enums import Decision
@@ -85,9 +91,24 @@ def _features_halt(r: BacktestResult) -> None:
     assert any("SQ-risk-loss-" in str(row["extra"]) for row in r.journal.orders), "no day-loss square-off"
 
 
+def _features_two(r: BacktestResult) -> None:
+    strategies = {row["strategy"] for row in r.journal.signals}
+    assert strategies == {"ema20_50_intraday", "ema_fast"}, strategies
+    assert any("dropped" in str(row["reason"]) for row in r.journal.signals), "no conflict resolved"
+
+
 def _features_eod(r: BacktestResult) -> None:
     assert any("ASQ-" in str(row["extra"]) for row in r.journal.orders), "no MIS auto square-off"
     assert any(d.decision == Decision.BLOCK and d.rule == "order_rate" for d in r.decisions)
+
+
+def _two_strategies(settings: Settings) -> Settings:
+    """Two EMA strategies in each engine (5m and 1m): one resolution per symbol and time, 1m/5m/15m series."""
+    slow = StrategySpec(name="ema20_50_intraday", timeframe="5m", params={"stop_atr": 1.5})
+    fast = StrategySpec(name="ema20_50_intraday", timeframe="1m", params={"id": "ema_fast", "stop_atr": 2.0})
+    engines = {"fno": [slow, fast], "equity": [slow, fast]}
+    engine_config = settings.strategy_engine.model_copy(update={"engines": engines})
+    return settings.model_copy(update={"strategy_engine": engine_config})
 
 
 CASES: dict[str, tuple[Callable[[Settings], Settings], str, Callable[[BacktestResult], None]]] = {
@@ -103,6 +124,7 @@ CASES: dict[str, tuple[Callable[[Settings], Settings], str, Callable[[BacktestRe
         "next_tick",
         _features_halt,
     ),
+    "two_strategies_one_engine": (_two_strategies, "next_tick", _features_two),
     "1m_eod_square_off": (
         lambda s: _risk(
             _ema_everywhere(s, "1m", stop_atr=6.0, exit_time="15:01"),
@@ -148,6 +170,24 @@ def test_bar_path_journals_and_metrics_equal_the_tick_path(case: str, history: P
         want_summary.pop(key)
         got_summary.pop(key)
     assert got_summary == want_summary
+
+
+@pytest.mark.parametrize("case", ["5m_next_tick", "two_strategies_one_engine", "1m_stops_targets_halt"])
+def test_strategy_states_at_the_end_equal_the_tick_path_s(case: str, history: Path) -> None:
+    configure, fill_timing, _ = CASES[case]
+    settings = configure(load_settings(CONFIG))
+    kwargs: dict[str, Any] = {"symbols": SYMBOLS, "strategies": ["ema20_50_intraday"], "fill_timing": fill_timing}
+    data = HistoryData(history)
+    ticks = Backtest(settings, data.master, **kwargs)
+    ticks.run(data.ticks())
+    candles = BarHistory.load(history)
+    bars = BarBacktest(settings, candles.master, **kwargs)
+    bars.run_bars(candles)
+    for tick_slot, bar_slot in zip(ticks.slots, bars.slots, strict=True):
+        assert tick_slot.engine is not None and bar_slot.engine is not None
+        want = [s.state.to_dict() for s in tick_slot.engine.strategies]
+        got = [s.state.to_dict() for s in bar_slot.engine.strategies]
+        assert got == want
 
 
 def test_the_golden_cases_run_on_the_path_they_can(tmp_path: Path) -> None:
