@@ -337,8 +337,10 @@ class BarBacktest(Backtest):
         days = [_date_of(int(d)) for d in tl.day_number]
         static: list[Ints] = [tl.day_start]
         # The broker's clock (MIS square-off at 15:20 / 15:25): an event only when the book holds a
-        # position or a working order then. With nothing open the square-off does nothing, and the
-        # clock catches up at the broker's next tick (no position can open after the cut-off).
+        # position or a working order then. With nothing open the square-off has nothing to cancel or
+        # close, and the clock catches up at the broker's next tick; nothing it would act on can
+        # appear in between: risk blocks new MIS entries on an exchange from its cut-off
+        # (market_hours) and a reduce-only order against a flat book (reduce_only).
         midnight = tl.ts[tl.day_start] - (tl.ts[tl.day_start] + IST_OFFSET_NS) % DAY_NS
         next_day = np.r_[tl.day_start[1:], tl.size]
         cutoffs = []
