@@ -157,7 +157,7 @@ class _Timeline:
     """
 
     def __init__(self, files: Sequence[CandleFile]) -> None:
-        ts_parts, file_parts, price_parts, qty_parts, cum_parts = [], [], [], [], []
+        ts_parts, file_parts, price_parts, qty_parts, cum_parts, oi_parts = [], [], [], [], [], []
         offsets = np.arange(4, dtype=np.int64) * TICK_STEP_NS
         for k, f in enumerate(files):
             n = len(f.ts)
@@ -172,6 +172,7 @@ class _Timeline:
             qty = np.column_stack((quarter, quarter, quarter, f.volume - 3 * quarter)).ravel()
             qty_parts.append(qty)
             cum_parts.append(_daily_cumsum(qty, ts_parts[-1]))
+            oi_parts.append(np.repeat(f.oi, 4))  # every tick of a candle carries its open interest
         ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, np.int64)
         order = np.argsort(ts, kind="stable") if len(files) > 1 else np.arange(len(ts))
         self.ts: Ints = ts[order]
@@ -179,6 +180,7 @@ class _Timeline:
         self.price: Floats = np.concatenate(price_parts)[order]
         self.qty: Ints = np.concatenate(qty_parts)[order]
         self.cum: Ints = np.concatenate(cum_parts)[order]
+        self.oi: Ints = np.concatenate(oi_parts)[order]
         self.size = len(self.ts)
         new_ts = np.ones(self.size, dtype=bool)
         new_ts[1:] = self.ts[1:] != self.ts[:-1]
@@ -228,10 +230,11 @@ class _Series:
     run at the tick ``pos`` that opens the next day (``2 * size - 1``: at the end of the data).
     """
 
-    def __init__(self, timeframe: str, bars: BarArrays, token: Ints, close_key: Ints) -> None:
+    def __init__(self, timeframe: str, bars: BarArrays, token: Ints, close_key: Ints, oi: Ints) -> None:
         self.timeframe = timeframe
         self.bars = bars
         self.token = token
+        self.oi = oi  # the last candle's open interest (the candle builder keeps the last tick's)
         self.close_key = close_key
         self.ind = SeriesIndicators.compute(bars.ts_open, bars.high, bars.low, bars.close, bars.volume)
         self.plans: dict[str, VectorPlan] = {}
@@ -252,6 +255,7 @@ class _Series:
             low=float(b.low[i]),
             close=float(b.close[i]),
             volume=int(b.volume[i]),
+            oi=int(self.oi[i]),
         )
 
     def at_key(self, key: int) -> range:
@@ -393,19 +397,20 @@ class BarBacktest(Backtest):
     def _build_series(self, tf: str, parts: list[tuple[int, int, int, int]], n_days: int) -> _Series:
         tl = self.tl
         tf_ns = timeframe_ns(tf)
-        cols: list[list[np.ndarray]] = [[] for _ in range(9)]
+        cols: list[list[np.ndarray]] = [[] for _ in range(10)]
         for d, k, lo, hi in parts:
             f = self.files[k]
-            ts_open, ts_event, o, h, low, c, v, _first = _aggregate(
+            ts_open, ts_event, o, h, low, c, v, first = _aggregate(
                 f.ts[lo:hi], f.open[lo:hi], f.high[lo:hi], f.low[lo:hi], f.close[lo:hi], f.volume[lo:hi], tf_ns
             )
+            oi = f.oi[lo:hi][np.r_[first[1:], hi - lo] - 1]  # each bar's last candle
             # a bar closes at the first tick of its instrument at or after its end, that day; else at the flush
             nxt = np.searchsorted(f.ts[lo:hi], ts_event) + lo
             fp = tl.file_pos[k]
             flush = 2 * (int(tl.day_start[d + 1]) if d + 1 < n_days else tl.size) - 1
             key = np.where(nxt < hi, 2 * fp[4 * np.minimum(nxt, len(f.ts) - 1)], flush)
             for col, value in zip(
-                cols, (ts_open, ts_event, o, h, low, c, v, np.full(len(ts_open), f.inst.instrument_token), key),
+                cols, (ts_open, ts_event, o, h, low, c, v, np.full(len(ts_open), f.inst.instrument_token), key, oi),
                 strict=True,
             ):
                 col.append(value)
@@ -419,7 +424,7 @@ class BarBacktest(Backtest):
             close=arrays[5].astype(np.float64),
             volume=arrays[6].astype(np.int64),
         )
-        return _Series(tf, bars, arrays[7].astype(np.int64), arrays[8].astype(np.int64))
+        return _Series(tf, bars, arrays[7].astype(np.int64), arrays[8].astype(np.int64), arrays[9].astype(np.int64))
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(
@@ -495,6 +500,7 @@ class BarBacktest(Backtest):
             return Tick(
                 ts_event=int(tl.ts[p]), instrument_token=inst.instrument_token, exchange=inst.exchange,
                 symbol=inst.tradingsymbol, last_price=price, last_quantity=qty, volume=int(tl.cum[p]),
+                oi=int(tl.oi[p]),
             )  # fmt: skip
         step = inst.tick_size or 0.05
         depth = (max(qty, 1),)
@@ -506,6 +512,7 @@ class BarBacktest(Backtest):
             last_price=price,
             last_quantity=qty,
             volume=int(tl.cum[p]),
+            oi=int(tl.oi[p]),
             bid_prices=(max(round(price - step, 2), step),),
             bid_quantities=depth,
             bid_orders=_ONE,

@@ -270,3 +270,69 @@ def test_command_line_path_flag_and_the_summary_says_which_ran(
     assert code == 0
     assert json.loads((out / "summary.json").read_text())["path"] == "ticks"
     assert "tick path" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def small_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three sessions of the same three instruments, with an ``oi`` column on the future's candles."""
+    folder = tmp_path_factory.mktemp("bars_small")
+    generate_history(folder, date(2025, 1, 28), date(2025, 1, 30), SYMBOLS, seed=8)
+    future = folder / "candles" / "NFO" / "NIFTY25JANFUT.csv"
+    lines = future.read_text().splitlines()
+    rows = [lines[0] + ",oi"] + [f"{line},{1_000_000 + 75 * i}" for i, line in enumerate(lines[1:])]
+    future.write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_the_bar_paths_ticks_are_the_replays(small_history: Path) -> None:
+    """Every tick the bar path builds (at events) is the replay source's tick at that place, field for field."""
+    want = list(HistoryData(small_history).ticks())
+    candles = BarHistory.load(small_history)
+    runner = BarBacktest(load_settings(CONFIG), candles.master, symbols=SYMBOLS, strategies=["ema20_50_intraday"])
+    runner._prepare(candles)
+    assert runner.tl.size == len(want)
+    got = [runner._tick_at(p) for p in range(runner.tl.size)]
+    assert got == want
+    assert any(t.oi for t in got)
+
+
+def test_the_bar_paths_bars_close_where_the_candle_builder_closes_them(small_history: Path) -> None:
+    """Each series' bars (OHLCV, OI, times) and the tick that closes each equal the candle builder's on the ticks."""
+    from shared.candles import CandleBuilder
+
+    ticks = list(HistoryData(small_history).ticks())
+    candles = BarHistory.load(small_history)
+    runner = BarBacktest(load_settings(CONFIG), candles.master, symbols=SYMBOLS, strategies=["ema20_50_intraday"])
+    runner._prepare(candles)
+    for (si, logical), sets in runner._sets.items():
+        slot = runner.slots[si]
+        for tf, series in sets.items():
+            builder = CandleBuilder(sorted(sets, key=lambda t: int(t[:-1])))  # the engine's timeframes
+            closed: list[tuple[int, Bar]] = []
+            for day_ticks in _by_day(ticks):
+                day = date.fromordinal(date(1970, 1, 1).toordinal() + (day_ticks[0][1].ts_event + 19_800 * 10**9)
+                                       // (86_400 * 10**9))  # fmt: skip
+                tokens = {t for t, info in slot.resolve(runner.master, day).items() if info[0] == logical}
+                for p, tick in day_ticks:
+                    if tick.instrument_token in tokens:
+                        closed.extend((2 * p, b) for b in builder.on_tick(tick) if b.timeframe == tf)
+                end = day_ticks[-1][0] + 1
+                closed.extend((2 * end - 1, b) for b in builder.flush(1 << 62) if b.timeframe == tf)
+            want = [(key, b.ts_open, b.ts_event, b.open, b.high, b.low, b.close, b.volume, b.oi) for key, b in closed]
+            got = []
+            for i in range(len(series.keys)):
+                b = series.bar(i, "")
+                got.append((series.keys[i], b.ts_open, b.ts_event, b.open, b.high, b.low, b.close, b.volume, b.oi))
+            assert got == want, f"{logical} {tf}"
+
+
+def _by_day(ticks: list[Any]) -> list[list[tuple[int, Any]]]:
+    days: list[list[tuple[int, Any]]] = []
+    last = None
+    for p, tick in enumerate(ticks):
+        day = (tick.ts_event + 19_800 * 10**9) // (86_400 * 10**9)
+        if day != last:
+            days.append([])
+            last = day
+        days[-1].append((p, tick))
+    return days
