@@ -324,6 +324,7 @@ class BarBacktest(Backtest):
         self.files = files
         self.tl = tl = _Timeline(files)
         self._file_of_token = {f.inst.instrument_token: k for k, f in enumerate(files)}
+        self._file_of_symbol = {f.inst.tradingsymbol: k for k, f in enumerate(files)}
         self._pos = -1
         self._flush_key = -1
         #: (slot index, logical) -> timeframe -> series
@@ -558,7 +559,7 @@ class BarBacktest(Backtest):
         if len(samples) and tl.ts[samples[0]] < self._next_sample_ns:
             samples = samples[1:]
         if len(samples):
-            closed = sum(self.day_pnl.values())
+            closed = self._closed_pnl()
             if open_pos:
                 equity = (self.capital + closed) + self._net_pnl_at(samples, lo, open_pos)
             else:
@@ -630,20 +631,16 @@ class BarBacktest(Backtest):
 
     def _marks_at(self, symbol: str, points: Ints, lo: int, current: float) -> Floats:
         """The mark of ``symbol`` at each tick of ``points``: its last tick at or before it, else ``current``."""
-        k = self._file_of_symbol(symbol)
+        k = self._file_of_symbol.get(symbol)
         if k is None:
             return np.full(len(points), current)
+        if len(self.files) == 1:  # every tick is this symbol's: at each point, that tick's price
+            return self.tl.price[points]
         fp = self.tl.file_pos[k]
         j = np.searchsorted(fp, points, side="right") - 1
         ok = j >= 0
         ok[ok] = fp[j[ok]] >= lo
         return np.where(ok, self.tl.price[fp[np.maximum(j, 0)]], current)
-
-    def _file_of_symbol(self, symbol: str) -> int | None:
-        for k, f in enumerate(self.files):
-            if f.inst.tradingsymbol == symbol:
-                return k
-        return None
 
     def _open_day(self, day: date) -> None:
         super()._open_day(day)

@@ -255,6 +255,7 @@ class Backtest:
         self.decisions: list[RiskDecision] = []
         self.equity = EquityCurve()
         self.day_pnl: dict[date, float] = {}
+        self._closed: float | None = None  # the sum of day_pnl, cached (``_closed_pnl``)
         self.now = 0
         self.day: date | None = None
         self._close_ns = 0
@@ -288,7 +289,7 @@ class Backtest:
         if finish:
             self.finish()
         elif self.day is not None:
-            self.day_pnl[self.day] = self.broker.portfolio.net_pnl
+            self._book_day(self.day, self.broker.portfolio.net_pnl)
         return BacktestResult(
             journal=self.journal,
             decisions=self.decisions,
@@ -437,7 +438,7 @@ class Backtest:
         assert self.day is not None
         reason = f"expired: DAY order left open at the close of {self.day}"
         self._emit(self.broker.cancel_all(self.now, reason, expire=True))
-        self.day_pnl[self.day] = self.broker.portfolio.net_pnl
+        self._book_day(self.day, self.broker.portfolio.net_pnl)
         self.broker = PaperBroker(
             self.master, capital=self.capital, fill_config=STRICT_FILLS, used_ids=self.oms.order_ids
         )
@@ -446,9 +447,19 @@ class Backtest:
         self._last_snapshot_ns = -SNAPSHOT_EVERY_NS
         self._sample(self.now)
 
+    def _book_day(self, day: date, pnl: float) -> None:
+        self.day_pnl[day] = pnl
+        self._closed = None
+
+    def _closed_pnl(self) -> float:
+        """``sum(day_pnl.values())``, recomputed only when a day is booked (it was summed every minute)."""
+        if self._closed is None:
+            self._closed = sum(self.day_pnl.values())
+        return self._closed
+
     def _sample(self, ts: int) -> None:
         book = self.broker.portfolio
-        closed = sum(self.day_pnl.values())
+        closed = self._closed_pnl()
         exposed = any(True for _ in book.open_positions())
         self.equity.append(EquityPoint(ts, self.capital + closed + book.net_pnl, exposed))
         self._next_sample_ns = ts - ts % EQUITY_SAMPLE_NS + EQUITY_SAMPLE_NS
