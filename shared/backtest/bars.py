@@ -174,13 +174,17 @@ class _Timeline:
             cum_parts.append(_daily_cumsum(qty, ts_parts[-1]))
             oi_parts.append(np.repeat(f.oi, 4))  # every tick of a candle carries its open interest
         ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, np.int64)
-        order = np.argsort(ts, kind="stable") if len(files) > 1 else np.arange(len(ts))
-        self.ts: Ints = ts[order]
-        self.file = np.concatenate(file_parts)[order]
-        self.price: Floats = np.concatenate(price_parts)[order]
-        self.qty: Ints = np.concatenate(qty_parts)[order]
-        self.cum: Ints = np.concatenate(cum_parts)[order]
-        self.oi: Ints = np.concatenate(oi_parts)[order]
+        if len(files) > 1:
+            order = np.argsort(ts, kind="stable")
+            self.ts: Ints = ts[order]
+            self.file = np.concatenate(file_parts)[order]
+            self.price: Floats = np.concatenate(price_parts)[order]
+            self.qty: Ints = np.concatenate(qty_parts)[order]
+            self.cum: Ints = np.concatenate(cum_parts)[order]
+            self.oi: Ints = np.concatenate(oi_parts)[order]
+        else:  # one file is already in order
+            self.ts, self.file, self.price = ts, file_parts[0], price_parts[0]
+            self.qty, self.cum, self.oi = qty_parts[0], cum_parts[0], oi_parts[0]
         self.size = len(self.ts)
         new_ts = np.ones(self.size, dtype=bool)
         new_ts[1:] = self.ts[1:] != self.ts[:-1]
@@ -383,7 +387,7 @@ class BarBacktest(Backtest):
         for logical, parts in pieces.items():
             sets: dict[str, _Series] = {}
             for tf in timeframes:
-                sets[tf] = self._build_series(tf, parts, len(days))
+                sets[tf] = self._build_series(tf, parts)
             self._sets[(si, logical)] = sets
             for s in engine.strategies:
                 ser = sets[s.timeframe]
@@ -395,37 +399,39 @@ class BarBacktest(Backtest):
                 out.append(keys[keys % 2 == 0] // 2)  # flush-closed candidates are run by the flush
         return out
 
-    def _build_series(self, tf: str, parts: list[tuple[int, int, int, int]], n_days: int) -> _Series:
+    def _build_series(self, tf: str, parts: list[tuple[int, int, int, int]]) -> _Series:
+        """One series from its days' candles ``parts`` (day index, file, first, end), in one vectorised pass."""
         tl = self.tl
-        tf_ns = timeframe_ns(tf)
-        cols: list[list[np.ndarray]] = [[] for _ in range(10)]
-        for d, k, lo, hi in parts:
-            f = self.files[k]
-            ts_open, ts_event, o, h, low, c, v, first = _aggregate(
-                f.ts[lo:hi], f.open[lo:hi], f.high[lo:hi], f.low[lo:hi], f.close[lo:hi], f.volume[lo:hi], tf_ns
-            )
-            oi = f.oi[lo:hi][np.r_[first[1:], hi - lo] - 1]  # each bar's last candle
-            # a bar closes at the first tick of its instrument at or after its end, that day; else at the flush
-            nxt = np.searchsorted(f.ts[lo:hi], ts_event) + lo
-            fp = tl.file_pos[k]
-            flush = 2 * (int(tl.day_start[d + 1]) if d + 1 < n_days else tl.size) - 1
-            key = np.where(nxt < hi, 2 * fp[4 * np.minimum(nxt, len(f.ts) - 1)], flush)
-            for col, value in zip(
-                cols, (ts_open, ts_event, o, h, low, c, v, np.full(len(ts_open), f.inst.instrument_token), key, oi),
-                strict=True,
-            ):
-                col.append(value)
-        arrays = [np.concatenate(col) for col in cols]
-        bars = BarArrays(
-            ts_open=arrays[0].astype(np.int64),
-            ts_event=arrays[1].astype(np.int64),
-            open=arrays[2].astype(np.float64),
-            high=arrays[3].astype(np.float64),
-            low=arrays[4].astype(np.float64),
-            close=arrays[5].astype(np.float64),
-            volume=arrays[6].astype(np.int64),
+        files = self.files
+
+        def column(get: Callable[[CandleFile, int, int], np.ndarray]) -> np.ndarray:
+            return np.concatenate([get(files[k], lo, hi) for _d, k, lo, hi in parts])
+
+        ts = column(lambda f, lo, hi: f.ts[lo:hi])
+        sizes = np.array([hi - lo for _d, _k, lo, hi in parts], dtype=np.int64)
+        part = np.repeat(np.arange(len(parts)), sizes)  # which day-part each candle comes from
+        open_pos = np.concatenate([tl.file_pos[k][4 * lo : 4 * hi : 4] for _d, k, lo, hi in parts])
+        ts_open, ts_event, o, h, low, c, v, first = _aggregate(
+            ts,
+            column(lambda f, lo, hi: f.open[lo:hi]),
+            column(lambda f, lo, hi: f.high[lo:hi]),
+            column(lambda f, lo, hi: f.low[lo:hi]),
+            column(lambda f, lo, hi: f.close[lo:hi]),
+            column(lambda f, lo, hi: f.volume[lo:hi]),
+            timeframe_ns(tf),
         )
-        return _Series(tf, bars, arrays[7].astype(np.int64), arrays[8].astype(np.int64), arrays[9].astype(np.int64))
+        last = np.r_[first[1:], len(ts)] - 1  # each bar's last candle
+        oi = column(lambda f, lo, hi: f.oi[lo:hi])[last]
+        token = np.array([files[k].inst.instrument_token for _d, k, _lo, _hi in parts], dtype=np.int64)[part[first]]
+        # A bar closes at the first tick of its instrument at or after its end that day: the next candle's
+        # open, when the day-part goes on (the next bucket starts at or after this one's end); else the flush.
+        day_index = np.array([d for d, _k, _lo, _hi in parts], dtype=np.int64)[part[first]]
+        next_day_pos = np.r_[tl.day_start[1:], tl.size][day_index]  # the last day's flush: 2 * size - 1
+        nxt = np.minimum(last + 1, len(ts) - 1)
+        same = (last + 1 < len(ts)) & (part[nxt] == part[last])
+        key = np.where(same, 2 * open_pos[nxt], 2 * next_day_pos - 1)
+        bars = BarArrays(ts_open=ts_open, ts_event=ts_event, open=o, high=h, low=low, close=c, volume=v)
+        return _Series(tf, bars, token, key.astype(np.int64), oi.astype(np.int64))
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(
