@@ -453,15 +453,16 @@ class BarBacktest(Backtest):
             while si < len(static) and static[si] <= cursor:
                 si += 1
             nxt = static[si] if si < len(static) else tl.size
+            while heap and (heap[0][0] <= cursor or not self._live(heap[0])):
+                heapq.heappop(heap)
+            if heap and heap[0][0] < nxt:
+                nxt = heap[0][0]
+            # a cut-off before every other event: the book cannot change until then, so decide now
             while ci < len(cutoffs) and cutoffs[ci] < nxt:
                 if cutoffs[ci] > cursor and self._book_busy():
                     nxt = cutoffs[ci]
                     break
                 ci += 1
-            while heap and (heap[0][0] <= cursor or not self._live(heap[0])):
-                heapq.heappop(heap)
-            if heap and heap[0][0] < nxt:
-                nxt = heap[0][0]
             nxt = self._quiet(cursor, nxt)
             if nxt >= tl.size:
                 break

@@ -124,7 +124,7 @@ class BacktestResult:
     params: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
     path: str = "ticks"  # which replay ran: "ticks" (every tick) or "bars" (shared.backtest.bars)
-    path_note: str = ""  # why the tick path ran when the bar path was possible to ask for
+    path_note: str = ""  # with path="auto": why the tick path ran ("" when the bar path ran or "ticks" was asked)
 
     @property
     def net_pnl(self) -> float:
