@@ -336,3 +336,33 @@ def _by_day(ticks: list[Any]) -> list[list[tuple[int, Any]]]:
             last = day
         days[-1].append((p, tick))
     return days
+
+
+def test_a_date_range_and_parquet_candles_give_the_same_on_both_paths(history: Path, tmp_path: Path) -> None:
+    """``--from``/``--to`` cut whole IST days alike, and Parquet candles read alike (the roll falls inside)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(history, data)
+    csv_file = data / "candles" / "NSE" / "TCS.csv"
+    lines = csv_file.read_text().splitlines()
+    columns = list(zip(*(line.split(",") for line in lines[1:]), strict=True))
+    table = pa.table({"date": list(columns[0]), **{k: [float(x) for x in columns[i + 1]] for i, k in
+                                                  enumerate(("open", "high", "low", "close", "volume"))}})  # fmt: skip
+    pq.write_table(table, csv_file.with_suffix(".parquet"))
+    csv_file.unlink()
+    settings = load_settings(CONFIG)
+    runs = {}
+    for path in ("ticks", "bars"):
+        result = run_backtest(settings, data_path=data, start=date(2025, 1, 29), end=date(2025, 2, 3),
+                              progress=False, symbols=SYMBOLS, strategies=["ema20_50_intraday"], path=path)  # fmt: skip
+        assert result.path == path
+        runs[path] = (result, Report(result).write(tmp_path / path))
+    (ticks, tick_files), (bars, bar_files) = runs["ticks"], runs["bars"]
+    assert sorted(ticks.day_pnl) == [date(2025, 1, 29), date(2025, 1, 30), date(2025, 1, 31), date(2025, 2, 3)]
+    assert any(row["symbol"] == "TCS" for row in ticks.journal.signals)
+    for name in ("orders", "signals", "pnl", "trades", "equity"):
+        assert bar_files[name].read_text() == tick_files[name].read_text(), name
+    assert bars.day_pnl == ticks.day_pnl
