@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--data", help="history folder (default: backtest.data_path)")
     bt.add_argument("--out", help="report folder (default: backtest.output_dir/<timestamp>)")
     bt.add_argument("--fill-timing", choices=("next_tick", "same_tick"), help="default: backtest.fill_timing")
+    bt.add_argument("--path", choices=("auto", "bars", "ticks"),
+                    help="auto: the bar path for 1-minute candles when every strategy opts in; "
+                         "ticks: replay every tick (default: backtest.path)")  # fmt: skip
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
     bt.add_argument("--sweep", action="append", default=[], metavar="STRATEGY.PARAM=V1,V2",
                     help="a parameter grid axis (repeat for more); replaces backtest.sweep")  # fmt: skip
@@ -90,6 +93,7 @@ def backtest(args: argparse.Namespace) -> int:
         "strategies": args.strategies,
         "fill_timing": args.fill_timing,
     }
+    path = {"path": args.path} if args.path else {}
     out = Path(args.out or Path(bt.output_dir) / time.strftime("%Y%m%d-%H%M%S"))
     grid = dict(parse_sweep_arg(a) for a in args.sweep) if args.sweep else dict(bt.sweep)
     if grid:
@@ -107,15 +111,16 @@ def backtest(args: argparse.Namespace) -> int:
         print(f"{len(rows)} points in {time.perf_counter() - started:.1f} s, ranked by {rank_by}: {out / 'sweep.json'}")
         return 0
     show = bt.progress and not args.no_progress and sys.stderr.isatty()
-    result = run_backtest(settings, progress=show, **kwargs)
+    result = run_backtest(settings, progress=show, **kwargs, **path)
     result.params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in kwargs.items() if v is not None}
     report = Report(result)
     paths = report.write(out)
     t = report.total
     ticks = result.counters["ticks"]
+    how = "bar path" if result.path == "bars" else "tick path" + (f" ({result.path_note})" if result.path_note else "")
     print(
         f"{len(result.day_pnl)} sessions, {ticks:,} ticks in {result.elapsed_s:.2f} s "
-        f"({ticks / max(result.elapsed_s, 1e-9):,.0f} ticks/s)\n"
+        f"({ticks / max(result.elapsed_s, 1e-9):,.0f} ticks/s) on the {how}\n"
         f"net PnL {t.net_pnl:,.2f} after charges, {t.trades} trades, win rate {t.win_rate:.1%}, "
         f"profit factor {t.profit_factor:.2f}, Sharpe {t.sharpe:.2f}, max drawdown {t.max_drawdown:,.2f}\n"
         f"report: {paths['html']}"

@@ -7,6 +7,7 @@ the only wall-clock read in the code base, used for ``ts_init`` and heartbeats.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as dtime
@@ -15,6 +16,8 @@ from typing import Final
 IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
 NS: Final = 1_000_000_000
 IST_OFFSET_NS: Final = (5 * 3600 + 30 * 60) * NS
+_DAY_NS: Final = 86_400 * NS
+_EPOCH_DATE: Final = date(1970, 1, 1)
 
 MARKET_OPEN: Final = dtime(9, 15)
 MARKET_CLOSE: Final = dtime(15, 30)
@@ -42,13 +45,24 @@ def ist_datetime(day: date, at: dtime) -> datetime:
 
 def ist_day(ts_ns: int) -> date:
     """The IST calendar day of an event time."""
-    return datetime.fromtimestamp((ts_ns + IST_OFFSET_NS) // NS, tz=UTC).date()
+    return _day_number_date((ts_ns + IST_OFFSET_NS) // _DAY_NS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_number_date(day_number: int) -> date:
+    # cached: risk, the broker and the journals ask for the day of every event (a backtest, millions)
+    return _EPOCH_DATE + timedelta(days=day_number)
 
 
 def ns_to_iso_utc(ts_ns: int) -> str:
     """``2025-11-17T09:30:00Z`` style (the seed's journals use UTC with a Z)."""
-    dt = datetime.fromtimestamp(ts_ns // NS, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_utc_second(ts_ns // NS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_utc_second(seconds: int) -> str:
+    # cached: an order's events and its fill are journaled with the same second, often several times
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class IstFormatter:

@@ -268,6 +268,9 @@ class BacktestConfig(Section):
     # next_tick: an order fills on the tick after the one that decided it (as the services do);
     # same_tick: on the deciding tick (a bar strategy then fills at the next bar's open)
     fill_timing: Literal["next_tick", "same_tick"] = "next_tick"
+    # auto: the bar path (shared/backtest/bars.py) for 1-minute candles when every strategy opts in,
+    # else every tick; bars / ticks force one (docs/backtesting.md, "Two paths")
+    path: Literal["auto", "bars", "ticks"] = "auto"
     progress: bool = True
     # Parameter grid for sweeps: "<strategy>.<param>" -> values (run_trader backtest --sweep)
     sweep: dict[str, list[float | int | str | bool]] = {}

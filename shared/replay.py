@@ -132,14 +132,7 @@ def _candle_ticks(inst: Instrument, ts: int, o: float, h: float, lo: float, c: f
 
 
 def _read_candles(path: Path, inst: Instrument, errors: _Errors) -> list[_Row]:
-    if path.suffix == ".parquet":
-        return _candle_rows(_parquet_records(path, errors), inst, errors)
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not _header(reader, path, CANDLE_COLUMNS, errors):
-            return []
-        records = ((f"{path}:{line}", rec) for line, rec in enumerate(reader, start=2))
-        return _candle_rows(records, inst, errors)
+    return _candle_rows(_candle_records(path, errors), inst, errors)
 
 
 def _parquet_records(path: Path, errors: _Errors) -> Iterator[tuple[str, dict[str, object]]]:
@@ -164,8 +157,11 @@ def _candle_ts(value: object) -> int:
     return _parse_ts(str(value))
 
 
-def _candle_rows(records: Iterable[tuple[str, Mapping[str, object]]], inst: Instrument, errors: _Errors) -> list[_Row]:
-    rows: list[_Row] = []
+Candle = tuple[int, float, float, float, float, int, int]  # ts, open, high, low, close, volume, oi
+
+
+def _valid_candles(records: Iterable[tuple[str, Mapping[str, object]]], errors: _Errors) -> Iterator[Candle]:
+    """The checked candles of one file (a bad row is reported with its place and skipped)."""
     last_ts = 0
     for where, rec in records:
         try:
@@ -183,25 +179,75 @@ def _candle_rows(records: Iterable[tuple[str, Mapping[str, object]]], inst: Inst
         elif ts <= last_ts:
             errors.add(where, "candle time does not increase (rows must be in time order, one per minute)")
         else:
-            rows.extend(_candle_ticks(inst, ts, o, h, lo, c, v, oi))
+            yield ts, o, h, lo, c, v, oi
             last_ts = ts
+
+
+def _candle_rows(records: Iterable[tuple[str, Mapping[str, object]]], inst: Instrument, errors: _Errors) -> list[_Row]:
+    rows: list[_Row] = []
+    for ts, o, h, lo, c, v, oi in _valid_candles(records, errors):
+        rows.extend(_candle_ticks(inst, ts, o, h, lo, c, v, oi))
     return rows
 
 
-def load_replay(folder: Path) -> tuple[InstrumentsMaster, list[list[_Row]]]:
-    """The master and every file's rows, checked. Raises DataError listing each bad row."""
+def _candle_records(path: Path, errors: _Errors) -> Iterator[tuple[str, Mapping[str, object]]]:
+    if path.suffix == ".parquet":
+        yield from _parquet_records(path, errors)
+        return
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not _header(reader, path, CANDLE_COLUMNS, errors):
+            return
+        for line, rec in enumerate(reader, start=2):
+            yield f"{path}:{line}", rec
+
+
+def _candle_paths(folder: Path) -> list[Path]:
+    """Every candle file, in the order the replay merges them (ties in event time go in this order)."""
+    return sorted([*(folder / "candles").glob("*/*.csv"), *(folder / "candles").glob("*/*.parquet")])
+
+
+def load_candles(folder: Path) -> tuple[InstrumentsMaster, list[tuple[Instrument, list[Candle]]]]:
+    """The master and each candle file's checked candles, as ``load_replay`` reads them (not turned into ticks).
+
+    The backtester's bar path reads this; the files, their order and every check are
+    ``load_replay``'s, so a file either path accepts gives both the same market. A
+    ``ticks.csv`` is not read here (the bar path does not take tick data).
+    """
+    master = load_master(folder)
+    errors = _Errors()
+    out: list[tuple[Instrument, list[Candle]]] = []
+    for path in _candle_paths(folder):
+        try:
+            inst = master.by_symbol(path.parent.name, path.stem)
+        except Exception as exc:
+            errors.add(str(path), f"no instrument {path.parent.name}:{path.stem} in instruments.csv ({exc})")
+            continue
+        out.append((inst, list(_valid_candles(_candle_records(path, errors), errors))))
+    errors.raise_if_any()
+    if not any(candles for _, candles in out):
+        raise ConfigError(f"data.replay_path: {folder} has no candles/<EXCHANGE>/<SYMBOL>.csv")
+    return master, out
+
+
+def load_master(folder: Path) -> InstrumentsMaster:
+    """The instruments master of a replay folder (ConfigError when the folder or the file is missing)."""
     if not folder.is_dir():
         raise ConfigError(f"data.replay_path: {folder} is not a folder (see shared/replay.py)")
     master_path = folder / "instruments.csv"
     if not master_path.exists():
         raise ConfigError(f"data.replay_path: {master_path} is missing (Kite's instruments CSV is required)")
-    master = InstrumentsMaster.from_csv(master_path)
+    return InstrumentsMaster.from_csv(master_path)
+
+
+def load_replay(folder: Path) -> tuple[InstrumentsMaster, list[list[_Row]]]:
+    """The master and every file's rows, checked. Raises DataError listing each bad row."""
+    master = load_master(folder)
     errors = _Errors()
     files: list[list[_Row]] = []
     if (folder / "ticks.csv").exists():
         files.append(_read_ticks(folder / "ticks.csv", master, errors))
-    candle_files = [*(folder / "candles").glob("*/*.csv"), *(folder / "candles").glob("*/*.parquet")]
-    for path in sorted(candle_files):
+    for path in _candle_paths(folder):
         try:
             inst = master.by_symbol(path.parent.name, path.stem)
         except Exception as exc:

@@ -31,7 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from shared.backtest.journal import csv_text
-from shared.backtest.runner import BacktestResult, EquityPoint
+from shared.backtest.runner import BacktestResult, EquityCurve, EquityPoint
 from shared.clock import NS
 from shared.state.formats import PnlRecord
 from shared.state.timefmt import format_ts
@@ -102,8 +102,11 @@ def drawdown(points: Sequence[EquityPoint]) -> tuple[float, float, float, np.nda
     """(max drawdown ₹, as a fraction of its peak, duration in days, the drawdown series ₹ <= 0)."""
     if not points:
         return 0.0, 0.0, 0.0, np.zeros(0)
-    eq = np.fromiter((p.equity for p in points), dtype=np.float64, count=len(points))
-    ts = np.fromiter((p.ts_ns for p in points), dtype=np.int64, count=len(points))
+    if isinstance(points, EquityCurve):  # its columns, without a point object each
+        eq, ts = np.array(points.equity, dtype=np.float64), np.array(points.ts_ns, dtype=np.int64)
+    else:
+        eq = np.fromiter((p.equity for p in points), dtype=np.float64, count=len(points))
+        ts = np.fromiter((p.ts_ns for p in points), dtype=np.int64, count=len(points))
     peak = np.maximum.accumulate(eq)
     dd = eq - peak
     worst = int(np.argmin(dd))
@@ -128,7 +131,8 @@ def metrics(trades: Sequence[PnlRecord], daily: Sequence[float], points: Sequenc
     stats = trade_stats(trades)
     sharpe, sortino = ratios(daily, capital)
     depth, pct, days, _ = drawdown(points)
-    exposure = sum(1 for p in points if p.exposed) / len(points) if points else 0.0
+    flags = points.exposed if isinstance(points, EquityCurve) else [p.exposed for p in points]
+    exposure = sum(1 for x in flags if x) / len(flags) if flags else 0.0
     net = stats["net_pnl"] if net_total is None else net_total
     return Metrics(
         trades=int(stats["trades"]),
@@ -195,6 +199,7 @@ class Report:
         return _clean(
             {
                 "title": self.title,
+                "path": r.path,
                 "params": r.params,
                 "capital": r.capital,
                 "first_day": min(r.day_pnl).isoformat() if r.day_pnl else None,
@@ -263,7 +268,9 @@ class Report:
             "<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in TRADE_COLUMNS) + "</tr>"
             for r in self.trade_rows()[:2000]
         )
-        eq = [p.equity for p in self.result.equity]
+        eq = list(self.result.equity.equity) if isinstance(self.result.equity, EquityCurve) else [
+            p.equity for p in self.result.equity
+        ]
         _, _, _, dd = drawdown(self.result.equity)
         counters = html.escape(json.dumps(s["counters"]))
         return f"""<!doctype html>

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from services.equity.service import long_only_by_default
 from services.execution.oms import Oms, OrderMeta
@@ -61,18 +61,70 @@ class EquityPoint:
     exposed: bool  # a position was open
 
 
+class EquityCurve(Sequence[EquityPoint]):
+    """The equity curve, one point a minute of event time, kept as three columns.
+
+    Years of minutes are millions of points: columns cost a fraction of the objects, and the
+    bar path appends a whole stretch at once (``extend``). Reading it gives ``EquityPoint`` s.
+    """
+
+    __slots__ = ("equity", "exposed", "ts_ns")
+
+    def __init__(self, points: Iterable[EquityPoint] = ()) -> None:
+        self.ts_ns: list[int] = []
+        self.equity: list[float] = []
+        self.exposed: list[bool] = []
+        for p in points:
+            self.append(p)
+
+    def append(self, point: EquityPoint) -> None:
+        self.ts_ns.append(point.ts_ns)
+        self.equity.append(point.equity)
+        self.exposed.append(point.exposed)
+
+    def extend(self, ts_ns: Sequence[int], equity: Sequence[float], exposed: bool) -> None:
+        """Points at ``ts_ns`` with ``equity``, all with the same ``exposed``."""
+        self.ts_ns.extend(ts_ns)
+        self.equity.extend(equity)
+        self.exposed.extend([exposed] * len(ts_ns))
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    @overload
+    def __getitem__(self, i: int) -> EquityPoint: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[EquityPoint]: ...
+    def __getitem__(self, i: int | slice) -> EquityPoint | list[EquityPoint]:
+        if isinstance(i, slice):
+            return [EquityPoint(*x) for x in zip(self.ts_ns[i], self.equity[i], self.exposed[i], strict=True)]
+        return EquityPoint(self.ts_ns[i], self.equity[i], self.exposed[i])
+
+    def __iter__(self) -> Iterator[EquityPoint]:
+        return map(EquityPoint, self.ts_ns, self.equity, self.exposed)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EquityCurve):
+            return (self.ts_ns, self.equity, self.exposed) == (other.ts_ns, other.equity, other.exposed)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
 @dataclass(slots=True)
 class BacktestResult:
     """What a run produced: the journals, risk's decisions, the equity curve and counters."""
 
     journal: MemoryJournal
     decisions: list[RiskDecision]
-    equity: list[EquityPoint]
+    equity: EquityCurve
     day_pnl: dict[date, float]  # net PnL of each IST day (after charges and fees)
     capital: float
     counters: dict[str, int]
     params: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    path: str = "ticks"  # which replay ran: "ticks" (every tick) or "bars" (shared.backtest.bars)
+    path_note: str = ""  # with path="auto": why the tick path ran ("" when the bar path ran or "ticks" was asked)
 
     @property
     def net_pnl(self) -> float:
@@ -161,6 +213,8 @@ def split_symbols(master: InstrumentsMaster, names: Sequence[str]) -> dict[str, 
 class Backtest:
     """Runs ticks through engines, risk and the paper broker; see the module docstring."""
 
+    path = "ticks"  # the replay this class runs (the bar path's subclass says "bars")
+
     def __init__(
         self,
         settings: Settings,
@@ -199,8 +253,9 @@ class Backtest:
         self.broker = PaperBroker(master, capital=self.capital, fill_config=STRICT_FILLS, used_ids=self.oms.order_ids)
         self.journal = MemoryJournal(self.mode)
         self.decisions: list[RiskDecision] = []
-        self.equity: list[EquityPoint] = []
+        self.equity = EquityCurve()
         self.day_pnl: dict[date, float] = {}
+        self._closed: float | None = None  # the sum of day_pnl, cached (``_closed_pnl``)
         self.now = 0
         self.day: date | None = None
         self._close_ns = 0
@@ -234,7 +289,7 @@ class Backtest:
         if finish:
             self.finish()
         elif self.day is not None:
-            self.day_pnl[self.day] = self.broker.portfolio.net_pnl
+            self._book_day(self.day, self.broker.portfolio.net_pnl)
         return BacktestResult(
             journal=self.journal,
             decisions=self.decisions,
@@ -243,6 +298,7 @@ class Backtest:
             capital=self.capital,
             counters=dict(self.counters),
             elapsed_s=time.perf_counter() - started,
+            path=self.path,
         )
 
     def on_tick(self, tick: Tick) -> None:
@@ -382,7 +438,7 @@ class Backtest:
         assert self.day is not None
         reason = f"expired: DAY order left open at the close of {self.day}"
         self._emit(self.broker.cancel_all(self.now, reason, expire=True))
-        self.day_pnl[self.day] = self.broker.portfolio.net_pnl
+        self._book_day(self.day, self.broker.portfolio.net_pnl)
         self.broker = PaperBroker(
             self.master, capital=self.capital, fill_config=STRICT_FILLS, used_ids=self.oms.order_ids
         )
@@ -391,9 +447,19 @@ class Backtest:
         self._last_snapshot_ns = -SNAPSHOT_EVERY_NS
         self._sample(self.now)
 
+    def _book_day(self, day: date, pnl: float) -> None:
+        self.day_pnl[day] = pnl
+        self._closed = None
+
+    def _closed_pnl(self) -> float:
+        """``sum(day_pnl.values())``, recomputed only when a day is booked (it was summed every minute)."""
+        if self._closed is None:
+            self._closed = sum(self.day_pnl.values())
+        return self._closed
+
     def _sample(self, ts: int) -> None:
         book = self.broker.portfolio
-        closed = sum(self.day_pnl.values())
+        closed = self._closed_pnl()
         exposed = any(True for _ in book.open_positions())
         self.equity.append(EquityPoint(ts, self.capital + closed + book.net_pnl, exposed))
         self._next_sample_ns = ts - ts % EQUITY_SAMPLE_NS + EQUITY_SAMPLE_NS

@@ -14,9 +14,12 @@ the last exit), so a warm-up can rebuild it without trading.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Final
+
+import numpy as np
+import numpy.typing as npt
 
 from shared.candles import timeframe_ns
 from shared.clock import IST_OFFSET_NS, NS
@@ -24,6 +27,7 @@ from shared.contracts import Bar, Tick
 from shared.enums import SignalKind
 from shared.errors import ConfigError
 from shared.indicators import IndicatorValues
+from shared.indicators.series import SeriesIndicators
 
 DAY_NS: Final = 86_400 * NS
 ENTRY_KINDS: Final = frozenset({SignalKind.LONG, SignalKind.SHORT})
@@ -166,6 +170,37 @@ class StrategyContext:
     htf: IndicatorValues | None = None  # the higher timeframe's indicator values, when declared and seen
 
 
+# -- the backtester's bar path ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BarArrays:
+    """One series of closed bars (one symbol, one timeframe) as columns, oldest first."""
+
+    ts_open: npt.NDArray[np.int64]
+    ts_event: npt.NDArray[np.int64]  # each bar's close (its bucket end), when strategies see it
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPlan:
+    """Where a strategy's bar decisions can come from on one series (``Strategy.vector_plan``).
+
+    The bar path calls ``evaluate_bar`` only on the bars where ``candidates`` is True, plus,
+    while the strategy holds a position there, on bars where ``bar_exit`` would fire (when
+    ``bar_exits``) and on the bars closing at ticks the engine handles anyway. Before each call
+    ``sync(memo, i)`` puts the symbol's ``memo`` in the state that evaluating every bar before
+    ``i`` would have left: the skipped bars must not change what the strategy decides
+    (``i`` runs up to ``len(bars)``: the memory after the last bar, at the end of a run).
+    """
+
+    candidates: npt.NDArray[np.bool_]  # per bar: a decision may come here, flat or not
+    sync: Callable[[JsonDict, int], None]
+    bar_exits: bool = True  # in a position, ``bar_exit``'s stop / target / time exit may decide too
+
+
 # -- the base class --------------------------------------------------------------------------
 INTRADAY_DEFAULTS: Final[Mapping[str, ParamValue]] = {
     "entry_start": "09:15",  # no new entries before (IST)
@@ -267,6 +302,54 @@ class Strategy:
 
     def evaluate_tick(self, tick: Tick, ctx: StrategyContext) -> list[StrategyDecision]:
         return self.on_tick(tick, ctx)
+
+    # -- the bar path (opt-in) -----------------------------------------------------------------
+    def vector_plan(self, ind: SeriesIndicators, bars: BarArrays) -> VectorPlan | None:
+        """Declare on which bars of a series a decision can come (see ``VectorPlan``); None = not supported.
+
+        A strategy that returns a plan lets the backtester replay 1-minute candles on its bar
+        path (``shared.backtest.bars``): indicators computed once as arrays, the strategy
+        called only on these bars, the rest of the system only around its orders. The
+        journals must come out identical to the tick path's; ``tests/unit/test_backtest_bars.py``
+        is the proof for each strategy that opts in. The default (None) keeps the tick path.
+        """
+        return None
+
+    def bar_path_problem(self) -> str:
+        """Why this strategy cannot run on the bar path ("" when it can)."""
+        cls = type(self)
+        if cls.vector_plan is Strategy.vector_plan:
+            return "it does not declare its candidate bars (Strategy.vector_plan)"
+        if self.ticks_when_flat:
+            return "it decides on ticks while flat (ticks_when_flat)"
+        for name in ("on_tick", "evaluate_tick", "evaluate_bar", "tick_exit"):
+            if getattr(cls, name) is not getattr(Strategy, name):
+                return f"it overrides {name} (the bar path finds tick exits with the base rules only)"
+        return ""
+
+    def tick_exit_mask(
+        self, pos: PositionState, ts: npt.NDArray[np.int64], price: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        """Ticks (of one IST day) at which ``tick_exit`` fires for ``pos``: ``tick_exit``'s tests, vectorised."""
+        d = pos.direction
+        hit = ((ts + IST_OFFSET_NS) % DAY_NS) // NS >= self.exit_time_s
+        if pos.stop > 0:
+            hit |= (price - pos.stop) * d <= 0
+        if pos.target > 0:
+            hit |= (price - pos.target) * d >= 0
+        return hit
+
+    def bar_exit_mask(self, pos: PositionState, bars: BarArrays) -> npt.NDArray[np.bool_]:
+        """Bars at which ``bar_exit`` fires for ``pos``: its stop, target and time tests, vectorised."""
+        d = pos.direction
+        hit = ((bars.ts_event + IST_OFFSET_NS) % DAY_NS) // NS >= self.exit_time_s
+        adverse = bars.low if d > 0 else bars.high
+        favourable = bars.high if d > 0 else bars.low
+        if pos.stop > 0:
+            hit |= (adverse - pos.stop) * d <= 0
+        if pos.target > 0:
+            hit |= (favourable - pos.target) * d >= 0
+        return hit
 
     def memo_for(self, symbol: str) -> JsonDict:
         memo = self.state.memo.get(symbol)

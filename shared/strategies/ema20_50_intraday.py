@@ -20,14 +20,20 @@ from __future__ import annotations
 
 from typing import ClassVar, Final
 
+import numpy as np
+
 from shared.contracts import Bar
 from shared.enums import SignalKind
 from shared.indicators import IndicatorValues
+from shared.indicators.series import SeriesIndicators
 from shared.strategies.base import (
+    BarArrays,
+    JsonDict,
     ParamValue,
     Strategy,
     StrategyContext,
     StrategyDecision,
+    VectorPlan,
     clamp01,
 )
 
@@ -94,6 +100,33 @@ class Ema2050Intraday(Strategy):
             )
         )
         return out
+
+    def vector_plan(self, ind: SeriesIndicators, bars: BarArrays) -> VectorPlan:
+        """Decisions come only on a cross (flat or not) and, in a position, from ``bar_exit``.
+
+        Without a cross ``on_bar`` returns nothing when flat, and in a position only what
+        ``bar_exit`` gives. The one piece of memory is ``memo["sign"]``, the last non-zero sign
+        of EMA20 - EMA50 (computed here as ``_cross`` does: the same float subtraction).
+        """
+        diff = ind.ema20 - ind.ema50  # NaN while either warms up: sign 0, as _cross's None
+        sign = np.zeros(len(diff), dtype=np.int8)
+        sign[diff > 0] = 1
+        sign[diff < 0] = -1
+        nonzero = np.where(sign != 0, np.arange(len(sign)), -1)
+        last = np.maximum.accumulate(nonzero) if len(sign) else nonzero  # last non-zero at or before i
+        before = np.concatenate(([-1], last))  # ... strictly before i, for i = 0 .. n (n: after the last bar)
+        prev = np.where(before >= 0, sign[np.maximum(before, 0)] if len(sign) else 0, 0)
+        cross = (sign != 0) & (prev[:-1] != 0) & (sign != prev[:-1])
+        prev_list = prev.tolist()
+
+        def sync(memo: JsonDict, i: int) -> None:
+            p = prev_list[i]
+            if p:
+                memo["sign"] = p
+            else:
+                memo.pop("sign", None)
+
+        return VectorPlan(candidates=cross, sync=sync, bar_exits=True)
 
     @staticmethod
     def _cross(ind: IndicatorValues, ctx: StrategyContext) -> tuple[int, float]:

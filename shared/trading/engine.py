@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from shared.brokers.positions import mis_square_off_time
@@ -270,10 +270,23 @@ class TradingEngine:
             return []
         if self._entry_tokens is not None and token not in self._entry_tokens and token not in self._open:
             return []  # watched only (update_symbols): indicators stay warm, no strategy runs
+        return self._decide_group(token, info, ts, fresh, emit=emit)
+
+    def _decide_group(
+        self,
+        token: int,
+        info: SymbolInfo,
+        ts: int,
+        fresh: Mapping[str, Bar],
+        *,
+        emit: bool,
+        only: Collection[str] | None = None,
+    ) -> list[Output]:
+        """Run the strategies with a fresh bar (``only``: just these ids) on the series' values; settle."""
         proposals: list[Proposal] = []
         for s in self.strategies:
             bar = fresh.get(s.timeframe)
-            if bar is None:
+            if bar is None or (only is not None and s.id not in only):
                 continue
             series = self._series[(token, s.timeframe)]
             htf = self._htf_values(token, s)
@@ -288,6 +301,56 @@ class TradingEngine:
         if not proposals or not emit:
             return []
         return self._settle(token, info, proposals, ts)
+
+    # -- the backtester's bar path (shared.backtest.bars) ----------------------------------------
+    def set_series_values(self, token: int, timeframe: str, values: IndicatorValues, atr_ratio: float | None) -> None:
+        """Put indicator values computed beforehand into a series (the bar path has no candles here).
+
+        The series' incremental indicators are not updated: what strategies, signals and tick
+        decisions read is ``values`` and ``atr_ratio``, exactly what ``_Series.update`` would
+        have left after the same bar.
+        """
+        info = self._symbols[token]
+        series = self._series_for(token, info, timeframe)
+        series.values = values
+        series.atr_ratio = atr_ratio
+
+    def on_precomputed_bars(self, token: int, ts: int, fresh: Mapping[str, Bar], only: Collection[str]) -> list[Output]:
+        """Decide on bars closed at ``ts`` whose values ``set_series_values`` already put in place.
+
+        ``only``: the ids of the strategies to run (the bar path runs only those whose decision
+        can change on this bar; the others' bookkeeping is the caller's). The rest is
+        ``_process_group``'s: the day roll, the same proposals, resolution and ids.
+        """
+        info = self._symbols.get(token)
+        if info is None:
+            return []
+        if ts >= self._next_day_ns:
+            self._advance_day(ts)
+        return self._decide_group(token, info, ts, fresh, emit=True, only=only)
+
+    def on_tick_without_candles(self, tick: Tick) -> list[Output]:
+        """``on_tick`` less the candle builder: stops, targets and time exits of open positions only."""
+        self._ticks += 1
+        token = tick.instrument_token
+        info = self._symbols.get(token)
+        if info is None:
+            self._counts["unknown_ticks"] += 1
+            return []
+        if tick.ts_event >= self._next_day_ns:
+            self._advance_day(tick.ts_event)
+        if token in self._open:
+            return self._tick_decisions(token, info, tick)
+        return []
+
+    def holds(self, token: int) -> bool:
+        """A strategy of this engine holds a position in ``token`` (its view)."""
+        return token in self._open
+
+    def advance_day(self, ts_ns: int) -> None:
+        """Start the IST day of ``ts_ns`` if it is new (what the first tick of a day does)."""
+        if ts_ns >= self._next_day_ns:
+            self._advance_day(ts_ns)
 
     def _tick_decisions(self, token: int, info: SymbolInfo, tick: Tick) -> list[Output]:
         proposals: list[Proposal] = []
