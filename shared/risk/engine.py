@@ -367,5 +367,5 @@ class RiskEngine:
         reason = s.halt_reason.replace('"', "'")
         return (
             f'halted={str(s.halted).lower()} reason="{reason}" day={s.day or "-"} event_time_ns={self.now_ns}'
-            f" killed={len(s.killed)} pending={len(s.pending)}"
+            f" killed={len(s.killed)} pending={len(s.pending)} pending_exits={len(s.pending_exits)}"
         )

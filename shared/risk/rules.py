@@ -242,6 +242,15 @@ def _count_approval(
 ) -> None:
     state.record_order(now_ns)
     if is_exit:
+        # reserved until it fills, is rejected or cancelled: the next exit sizes from what is left
+        state.pending_exits[intent.intent_id] = PendingEntry(
+            ts=now_ns,
+            symbol=intent.symbol,
+            strategy=intent.strategy,
+            side=intent.side,
+            quantity=quantity,
+            price=sizing.price or intent.price or state.mark(intent.symbol),
+        )
         return
     state.trades[intent.symbol] = state.trades.get(intent.symbol, 0) + 1
     state.pending[intent.intent_id] = PendingEntry(
@@ -294,9 +303,11 @@ def size_from_state(
             config, intent.strategy, equity=state.equity, strategy_exposure=state.gross_exposure(intent.strategy)
         ),
         tick_size=tick_size,
-        # exit vs entry and an exit's size: the strategy's own units; the symbol's exposure cap
-        # of an entry stays on the account's net position
+        # exit vs entry and an exit's size: the strategy's own units, less what its exits approved
+        # before (not filled yet) will close; the symbol's exposure cap of an entry stays on the
+        # account's net position
         position_quantity=state.strategy_quantity(intent.symbol, intent.strategy),
+        closing_quantity=state.closing_quantity(intent.symbol, intent.strategy),
         symbol_exposure=state.symbol_exposure(intent.symbol),
         margin_rate=state.margin_rate(intent.symbol),
     )

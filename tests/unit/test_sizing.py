@@ -217,6 +217,18 @@ def test_exit_is_never_sized_beyond_the_position() -> None:
     assert (r.quantity, r.capped_by) == (130, CAP_POSITION)
 
 
+def test_exit_sizes_from_what_earlier_approved_exits_leave() -> None:
+    # 195 of the 1,950 held are being closed by an exit approved before (not filled yet)
+    r = size(intent(side=Side.BUY), position_quantity=-1950, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (195, "") and "closes the 195 left" in r.reason
+    r = size(intent(side=Side.BUY, quantity=1755), position_quantity=-1950, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (195, CAP_POSITION)
+    r = size(intent(side=Side.BUY, quantity=130), position_quantity=-1950, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (130, "")
+    r = size(intent(side=Side.BUY), position_quantity=-1950, closing_quantity=2000)  # more than held: nothing
+    assert (r.quantity, r.capped_by) == (0, CAP_POSITION) and "nothing left to close" in r.reason
+
+
 def test_adding_to_a_position_is_an_entry() -> None:
     assert not is_reducing(Side.BUY, 65)
     assert is_reducing(Side.SELL, 65)
