@@ -24,7 +24,7 @@ reason, which signals.csv carries).
 Outgoing intents are sized in lots (``options.lots``, the master's lot size), carry the
 option's underlying, strike, expiry and type, and are split into several intents when the
 quantity is above the exchange's freeze limit (``options.freeze_limits``). An exit asks for
-what its strategy holds (the last slice's quantity is 0: risk sizes it from the strategy's
+what its strategy holds (its last slice's quantity is 0: risk sizes it from the strategy's
 own fills, less the exits it already approved).
 """
 
@@ -504,7 +504,15 @@ class OptionsService(EngineService):
         return super().publish([m for msg in out for m in self.shape(msg)])
 
     def shape(self, msg: Output) -> list[Output]:
-        """An intent sized in lots, tagged with its contract, split at the freeze limit."""
+        """An intent sized in lots, tagged with its contract, split at the freeze limit.
+
+        An entry asks for ``options.lots``. An exit closes what its strategy holds, which only
+        risk knows: it follows the fills (partial ones, slices risk cut or blocked) in one
+        ordered flow with the intents, while this engine gets no fills. So an exit is the
+        configured size's slices with the last one asking for the rest (quantity 0): risk sizes
+        each slice to the strategy's own units less the exits it already approved, and the 0
+        to whatever is left (a position larger than the lots now configured is closed too).
+        """
         if not isinstance(msg, OrderIntent) or self.master is None:
             return [msg]
         try:
@@ -516,6 +524,8 @@ class OptionsService(EngineService):
         quantity = lots * inst.lot_size
         freeze = self.options.freeze_limits.get(name, 0)
         slices = split_quantity(quantity, freeze, inst.lot_size) if freeze else [quantity]
+        if msg.reduce_only:
+            slices[-1] = 0
         fields: dict[str, Any] = {"underlying": name}
         if inst.is_option and inst.expiry is not None:
             fields.update(strike=inst.strike, expiry=inst.expiry.isoformat(), option_type=inst.instrument_type)

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 import yaml
@@ -179,6 +180,11 @@ def test_intents_are_sized_in_lots_tagged_with_the_contract_and_split_at_the_fre
     (small,) = svc.shape(raw(bank, "i-2"))
     assert small.quantity == 2 * bank.lot_size and small.underlying == "BANKNIFTY" and small.option_type == "PE"
     assert svc.counters["split_intents"] == 1
+    # an exit: the same slices, the last asking risk for whatever the strategy still holds
+    exit_intent = msgspec.structs.replace(raw(nifty_ce, "x-1"), side=Side.BUY, reduce_only=True)
+    assert [(i.intent_id, i.quantity) for i in svc.shape(exit_intent)] == [("x-1", 1755), ("x-1-2", 0)]
+    (small_exit,) = svc.shape(msgspec.structs.replace(raw(bank, "x-2"), side=Side.BUY, reduce_only=True))
+    assert small_exit.quantity == 0 and small_exit.option_type == "PE"
 
 
 def test_atm_is_chosen_around_the_forward_of_the_traded_expiry(
