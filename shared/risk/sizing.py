@@ -23,10 +23,11 @@ equities and option premium count in full (``margin_rate`` 1).
 
 An exit (an intent on the opposite side of the position its strategy holds) is never sized
 up and never capped by exposure: it trades the requested quantity, or the strategy's whole
-position when the intent says 0, limited to that position less what the strategy's exits
-approved earlier will close (an exit never flips the position, and several exits in flight
-never close more than it; a reversal is a separate entry intent). The position is the strategy's own, not the symbol's
-net: when two strategies hold the symbol, one's exit must leave the other's units alone.
+position when the intent says 0, limited to that position (an exit never flips the position;
+a reversal is a separate entry intent). The position is the strategy's own, not the symbol's
+net: when two strategies hold the symbol, one's exit must leave the other's units alone. For
+a reduce-only exit the caller passes what the strategy's exits approved earlier and not
+filled yet leave of it, so several exits in flight never close more than it.
 """
 
 from __future__ import annotations
@@ -96,26 +97,23 @@ def _units(rupees_room: float, per_unit: float) -> int:
 def _size_exit(intent: OrderIntent, position_quantity: int, closing_quantity: int = 0) -> SizingResult:
     held = abs(position_quantity)
     whose = f" of {intent.strategy}" if intent.strategy else ""
-    closing = min(max(closing_quantity, 0), held)
-    if not closing:
+    if closing_quantity > 0:
+        being = f"{closing_quantity} being closed by approved exits not filled yet"
+        left = f"the {held} left of the position{whose} ({being})"
         if intent.quantity == 0:
-            return SizingResult(held, f"exit: closes the whole position{whose} of {held}")
+            return SizingResult(held, f"exit: closes {left}")
         if intent.quantity > held:
-            return SizingResult(
-                held,
-                f"exit: requested {intent.quantity} > position{whose} {held}; limited to the position",
-                CAP_POSITION,
-            )
-        return SizingResult(intent.quantity, f"exit: {intent.quantity} of the position{whose} of {held}")
-    left = held - closing
-    being = f"{closing} of the position{whose} of {held} already being closed by approved exits not filled yet"
-    if not left:
-        return SizingResult(0, f"exit: nothing left to close, {being}", CAP_POSITION)
+            return SizingResult(held, f"exit: requested {intent.quantity} > {left}; limited to it", CAP_POSITION)
+        return SizingResult(intent.quantity, f"exit: {intent.quantity} of {left}")
     if intent.quantity == 0:
-        return SizingResult(left, f"exit: closes the {left} left ({being})")
-    if intent.quantity > left:
-        return SizingResult(left, f"exit: requested {intent.quantity} > the {left} left ({being})", CAP_POSITION)
-    return SizingResult(intent.quantity, f"exit: {intent.quantity} of the {left} left ({being})")
+        return SizingResult(held, f"exit: closes the whole position{whose} of {held}")
+    if intent.quantity > held:
+        return SizingResult(
+            held,
+            f"exit: requested {intent.quantity} > position{whose} {held}; limited to the position",
+            CAP_POSITION,
+        )
+    return SizingResult(intent.quantity, f"exit: {intent.quantity} of the position{whose} of {held}")
 
 
 def _stop_distance(intent: OrderIntent, price: float, atr_stop_distance: float | None) -> tuple[float | None, str]:
@@ -158,8 +156,8 @@ def size_intent(
     exposure already in the symbol incl. pending entries; default ``|position_quantity| * price *
     margin_rate``. ``margin_rate``: the fraction of notional the order ties up as capital
     (``futures_margin_pct`` for a future, 1 otherwise); exposures passed in are measured alike.
-    ``closing_quantity``: units of that position the strategy's exits approved before will
-    close (not filled yet); an exit sizes from what is left.
+    ``closing_quantity``: units of the strategy's position that its exits approved before will
+    close (not filled yet): ``position_quantity`` is then what they leave, and the reason says so.
     """
     if is_reducing(intent.side, position_quantity):
         result = _size_exit(intent, position_quantity, closing_quantity)

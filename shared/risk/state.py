@@ -14,9 +14,9 @@ Positions have three layers, so that limits hold between two portfolio snapshots
   (``on_order_event``), or the IST day rolls over.
 - ``pending_exits``: exits risk approved that have not filled yet. They do not change exposure
   (the position is held until the fills say otherwise) but the units they will close are no
-  longer there for the next exit of the same strategy (``closing_quantity``): two exits
-  approved before either fills (the slices of an exit split at the freeze limit) close the
-  position once, not twice.
+  longer there for the strategy's next reduce-only exit (``strategy_quantity_left``): two
+  exits approved before either fills (the slices of an exit split at the freeze limit) close
+  the position once, not twice.
 
 The broker (and so the account) nets every strategy's fills per symbol; the platform also
 keeps each strategy's own position (``strategy_quantity``), because two strategies may hold
@@ -182,6 +182,18 @@ class RiskState(msgspec.Struct, kw_only=True):
     def closing_quantity(self, symbol: str, strategy: str) -> int:
         """Units of ``strategy``'s position in ``symbol`` that approved exits will close (not filled yet)."""
         return sum(p.remaining for p in self.pending_exits.values() if p.symbol == symbol and p.strategy == strategy)
+
+    def strategy_quantity_left(self, symbol: str, strategy: str) -> int:
+        """``strategy_quantity`` less what ``strategy``'s approved exits not filled yet will close.
+
+        What the strategy's next reduce-only exit may close (``rules.own_units``).
+        """
+        moving = sum(
+            p.remaining if p.side == Side.BUY else -p.remaining
+            for p in self.pending_exits.values()
+            if p.symbol == symbol and p.strategy == strategy
+        )
+        return self.strategy_quantity(symbol, strategy) + moving
 
     def _held(self) -> dict[str, int]:
         """Signed net units per symbol: the snapshot plus the fills after it."""

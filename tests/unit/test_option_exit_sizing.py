@@ -137,8 +137,9 @@ def test_a_partly_filled_entry_is_closed_exactly_not_over_closed(settings: Setti
     assert [i.quantity for i, _ in exits] == [1755, 0] and all(i.reduce_only for i, _ in exits)
     (_, da), (_, db) = exits
     assert (da.decision, da.quantity) == (Decision.REDUCE, 1235)
-    assert (db.decision, db.quantity, db.rule) == (Decision.BLOCK, 0, "sizing")
-    assert "nothing left to close, 1235 of the position of atm_short_straddle of 1235 already being closed" in db.reason
+    assert (db.decision, db.quantity, db.rule) == (Decision.BLOCK, 0, "reduce_only")
+    assert f"own position in {desk.option.tradingsymbol} is -1235" in db.reason
+    assert "1235 of it being closed by approved exits not filled yet: nothing left to reduce" in db.reason
 
 
 def test_a_fully_filled_entry_is_fully_closed_through_the_freeze_slices(
@@ -150,7 +151,8 @@ def test_a_fully_filled_entry_is_fully_closed_through_the_freeze_slices(
     assert desk.held() == -1950
     exits = desk.send(Side.BUY, "exit", exit=True)
     assert [(d.decision, d.quantity) for _, d in exits] == [(Decision.ALLOW, 1755), (Decision.ALLOW, 195)]
-    assert "closes the 195 left (1755 of the position of atm_short_straddle of 1950" in exits[1][1].reason
+    reason = exits[1][1].reason
+    assert "closes the 195 left of the position of atm_short_straddle (1755 being closed by approved" in reason
     desk.tick(depth=10_000)
     assert desk.held() == 0
 

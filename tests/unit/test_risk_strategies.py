@@ -77,8 +77,8 @@ def test_opposite_strategies_each_exit_their_own_position_and_a_third_has_nothin
     assert (trend.decision, trend.quantity) == (Decision.ALLOW, 65)  # a BUY exit although the net is long
     # trend's 65 are being closed by x1 (not filled yet): a second exit finds nothing left
     again = decide(eng, intent("x2", "trend", Side.BUY))
-    assert (again.decision, again.quantity, again.rule) == (Decision.BLOCK, 0, "sizing")
-    assert "nothing left to close, 65 of the position of trend of 65 already being closed" in again.reason
+    assert (again.decision, again.quantity, again.rule) == (Decision.BLOCK, 0, "reduce_only")
+    assert "is -65 (net of all strategies 65), 65 of it being closed by approved exits" in again.reason
     # an exit above the strategy's own units is cut to them
     too_much = decide(engine({"ema": 130, "trend": -65}), intent("x2", "trend", Side.BUY, quantity=130))
     assert (too_much.decision, too_much.quantity, too_much.rule) == (Decision.REDUCE, 65, "sizing")

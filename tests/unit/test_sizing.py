@@ -218,15 +218,16 @@ def test_exit_is_never_sized_beyond_the_position() -> None:
 
 
 def test_exit_sizes_from_what_earlier_approved_exits_leave() -> None:
-    # 195 of the 1,950 held are being closed by an exit approved before (not filled yet)
-    r = size(intent(side=Side.BUY), position_quantity=-1950, closing_quantity=1755)
-    assert (r.quantity, r.capped_by) == (195, "") and "closes the 195 left" in r.reason
-    r = size(intent(side=Side.BUY, quantity=1755), position_quantity=-1950, closing_quantity=1755)
-    assert (r.quantity, r.capped_by) == (195, CAP_POSITION)
-    r = size(intent(side=Side.BUY, quantity=130), position_quantity=-1950, closing_quantity=1755)
+    # 195 of a short 1,950 left: 1,755 are being closed by an exit approved before (not filled yet)
+    r = size(intent(side=Side.BUY), position_quantity=-195, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (195, "")
+    assert r.reason == (
+        "exit: closes the 195 left of the position of trend (1755 being closed by approved exits not filled yet)"
+    )
+    r = size(intent(side=Side.BUY, quantity=1755), position_quantity=-195, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (195, CAP_POSITION) and "requested 1755 > the 195 left" in r.reason
+    r = size(intent(side=Side.BUY, quantity=130), position_quantity=-195, closing_quantity=1755)
     assert (r.quantity, r.capped_by) == (130, "")
-    r = size(intent(side=Side.BUY), position_quantity=-1950, closing_quantity=2000)  # more than held: nothing
-    assert (r.quantity, r.capped_by) == (0, CAP_POSITION) and "nothing left to close" in r.reason
 
 
 def test_adding_to_a_position_is_an_entry() -> None:
