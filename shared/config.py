@@ -245,6 +245,10 @@ class OptionsConfig(Section):
     atm_hysteresis: Annotated[float, Field(ge=0, le=0.5)] = 0.25
     # On an expiry day, from this IST time the next expiry is traded.
     expiry_roll_cutoff: HhMm = "13:00"
+    # The index level (ticks.INDICES) is the spot while at most this old in event time; older (or
+    # no index ticks) -> the current future's LTP. 0: never the index. Index ticks come about
+    # once a second (Kite, the simulator): 10 s is ten missed ticks, not noise.
+    spot_max_age_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
     # Lots per order by underlying (default_lots for the others); sizes come from the master.
     lots: dict[str, Annotated[int, Field(gt=0)]] = {}
     default_lots: Annotated[int, Field(gt=0)] = 1

@@ -9,6 +9,9 @@ Pure functions over the instruments master. Rules (docs/options.md):
   itself, from ``roll_cutoff`` (IST) onwards, the next one (a holiday that moved the expiry is
   already in the master's expiry dates).
 - The window is ATM +/- ``each_side`` listed strikes of that expiry (both CE and PE).
+- The spot is the index level when a fresh one is known, else the current future's LTP
+  (``choose_spot``); ATM is chosen around the option's forward, either the index carried to
+  the option's expiry or the future carried back to it (``atm_reference``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Final
 
-from shared.clock import ist_day
+from shared.clock import NS, ist_day
 from shared.errors import InstrumentError
 from shared.instruments import Instrument, InstrumentsMaster
 from shared.options.pricing import year_fraction
-from shared.strategies.base import ist_seconds
+from shared.strategies.base import DAY_NS, ist_seconds
 
 
 def atm_strike(strikes: Sequence[float], spot: float) -> float:
@@ -65,10 +69,37 @@ def trading_expiry(master: InstrumentsMaster, name: str, now_ns: int, roll_cutof
     return expiry
 
 
+def expiry_valid_until(expiry: date, now_ns: int, roll_cutoff_s: int) -> int:
+    """The event time from which ``trading_expiry`` may differ from ``expiry`` (chosen at ``now_ns``).
+
+    The roll cut-off of the expiry day when that is still ahead today, else the next IST
+    midnight (a new day: the nearest expiry may move on).
+    """
+    midnight = now_ns - ist_seconds(now_ns) * NS - now_ns % NS
+    cutoff = midnight + roll_cutoff_s * NS
+    if expiry == ist_day(now_ns) and now_ns < cutoff:
+        return cutoff
+    return midnight + DAY_NS
+
+
 def strike_window(strikes: Sequence[float], atm: float, each_side: int) -> list[float]:
     """``atm`` and ``each_side`` listed strikes below and above it (fewer at the chain's ends)."""
     i = strikes.index(atm)
     return list(strikes[max(0, i - each_side) : i + each_side + 1])
+
+
+def keep_band(strikes: Sequence[float], atm: float, band: float) -> tuple[float, float]:
+    """The levels ``[low, high]`` within which ``sticky_atm(strikes, level, atm, band)`` keeps ``atm``.
+
+    The keep region of the next strike on either side; an engine compares each new level with
+    it (two float comparisons) instead of choosing ATM again. A level outside may still keep
+    ATM when the nearest strike is two or more away (``sticky_atm`` measures from it): the
+    caller then chooses properly, so the band is only ever a shortcut, never a different rule.
+    """
+    i = strikes.index(atm)
+    low = atm - (atm - strikes[i - 1]) * (0.5 + band) if i > 0 else -math.inf
+    high = atm + (strikes[i + 1] - atm) * (0.5 + band) if i + 1 < len(strikes) else math.inf
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +138,12 @@ def select_options(
     strikes = master.strikes(name, expiry)
     held = previous.atm if previous is not None and previous.expiry == expiry else None
     atm = sticky_atm(strikes, spot, held, band)
+    return selection_at(master, name, expiry, atm, each_side=each_side)
+
+
+def selection_at(master: InstrumentsMaster, name: str, expiry: date, atm: float, *, each_side: int) -> OptionSelection:
+    """The selection with ATM ``atm`` on ``expiry`` (a checkpoint's, restored as it was)."""
+    strikes = master.strikes(name, expiry)
     wanted = set(strike_window(strikes, atm, each_side))
     window = tuple(i for i in master.option_chain(name, expiry) if i.strike in wanted)
     return OptionSelection(
@@ -128,6 +165,69 @@ def option_forward(future_price: float, future_expiry: date, option_expiry: date
     t_fut = year_fraction(now_ns, future_expiry)
     t_opt = year_fraction(now_ns, option_expiry)
     return future_price * math.exp(-rate * (t_fut - t_opt))
+
+
+def index_forward(spot: float, option_expiry: date, now_ns: int, rate: float) -> float:
+    """The forward to ``option_expiry`` of an index at ``spot``: ``S e^{r T_opt}`` (no dividends).
+
+    The simulator's futures and option forwards are exactly this; on the real market the
+    index's dividend yield makes it a little high (a few points on a weekly), far less than
+    the strike step.
+    """
+    return spot * math.exp(rate * year_fraction(now_ns, option_expiry))
+
+
+SPOT_INDEX: Final = "index"
+SPOT_FUTURE: Final = "future"
+
+
+@dataclass(frozen=True, slots=True)
+class SpotQuote:
+    """A price of an underlying (its index level or its current future's LTP) at an event time."""
+
+    price: float
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpotChoice:
+    """Which price an engine follows for an underlying: ``source`` is ``index`` or ``future``."""
+
+    source: str
+    price: float
+    ts_ns: int
+
+
+def choose_spot(index: SpotQuote | None, future: SpotQuote | None, now_ns: int, max_age_ns: int) -> SpotChoice | None:
+    """The spot to choose ATM from at event time ``now_ns``.
+
+    The index level when it is at most ``max_age_ns`` old (``max_age_ns`` <= 0: never); else
+    the current future's LTP, whatever its age (the seed's proxy: futures tick all session);
+    else a stale index level (the only price known, e.g. at the first selection of a day);
+    None when neither is known.
+    """
+    if index is not None and max_age_ns > 0 and now_ns - index.ts_ns <= max_age_ns:
+        return SpotChoice(SPOT_INDEX, index.price, index.ts_ns)
+    if future is not None:
+        return SpotChoice(SPOT_FUTURE, future.price, future.ts_ns)
+    if index is not None and max_age_ns > 0:
+        return SpotChoice(SPOT_INDEX, index.price, index.ts_ns)
+    return None
+
+
+def atm_reference(spot: SpotChoice, option_expiry: date, future_expiry: date | None, now_ns: int, rate: float) -> float:
+    """The level ATM is chosen around: the option's forward, from the index or from the future.
+
+    From the index: carried forward to the option's expiry (``index_forward``). From the
+    current future, which expires later than a weekly option (up to a month): carried back
+    (``option_forward``). Either way ATM is the strike nearest the option's own forward, where
+    the call and the put cost about the same (what a straddle sells).
+    """
+    if spot.source == SPOT_INDEX:
+        return index_forward(spot.price, option_expiry, now_ns, rate)
+    if future_expiry is None:
+        return spot.price
+    return option_forward(spot.price, future_expiry, option_expiry, now_ns, rate)
 
 
 def split_quantity(quantity: int, freeze_limit: int, lot_size: int) -> list[int]:

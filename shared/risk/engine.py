@@ -187,11 +187,13 @@ class RiskEngine:
             # another strategy holds the other side, and that is not this strategy's to reduce.
             own = state.strategy_quantity(intent.symbol, intent.strategy)
             net = state.position_quantity(intent.symbol)
+            closing = state.closing_quantity(intent.symbol, intent.strategy)
+            being = f", {closing} of it being closed by approved exits not filled yet" if closing else ""
             return self._record_block(
                 intent,
                 RULE_REDUCE_ONLY,
                 f"reduce-only {intent.side} of strategy {intent.strategy!r}, whose own position in {intent.symbol} "
-                f"is {own} (net of all strategies {net}): nothing to reduce",
+                f"is {own} (net of all strategies {net}){being}: nothing {'left ' if closing else ''}to reduce",
             )
         stop_distance = (
             abs(intent.ref_price - intent.stop_loss) if intent.stop_loss > 0 and intent.ref_price > 0 else None
@@ -367,5 +369,5 @@ class RiskEngine:
         reason = s.halt_reason.replace('"', "'")
         return (
             f'halted={str(s.halted).lower()} reason="{reason}" day={s.day or "-"} event_time_ns={self.now_ns}'
-            f" killed={len(s.killed)} pending={len(s.pending)}"
+            f" killed={len(s.killed)} pending={len(s.pending)} pending_exits={len(s.pending_exits)}"
         )

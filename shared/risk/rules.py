@@ -242,6 +242,15 @@ def _count_approval(
 ) -> None:
     state.record_order(now_ns)
     if is_exit:
+        # reserved until it fills, is rejected or cancelled: the next exit sizes from what is left
+        state.pending_exits[intent.intent_id] = PendingEntry(
+            ts=now_ns,
+            symbol=intent.symbol,
+            strategy=intent.strategy,
+            side=intent.side,
+            quantity=quantity,
+            price=sizing.price or intent.price or state.mark(intent.symbol),
+        )
         return
     state.trades[intent.symbol] = state.trades.get(intent.symbol, 0) + 1
     state.pending[intent.intent_id] = PendingEntry(
@@ -264,7 +273,22 @@ def is_exit_intent(intent: OrderIntent, state: RiskState) -> bool:
     the net is flat, yet each one's exit reduces its own position. Conversely a strategy
     that holds nothing opens a position of its own even when it trades against the net.
     """
-    return is_reducing(intent.side, state.strategy_quantity(intent.symbol, intent.strategy))
+    return is_reducing(intent.side, own_units(intent, state))
+
+
+def own_units(intent: OrderIntent, state: RiskState) -> int:
+    """The strategy's signed units ``intent`` meets (exit or entry, and how much an exit may close).
+
+    For a reduce-only exit, what the strategy's approved exits not filled yet leave of its
+    position (``strategy_quantity_left``): several exits in flight (the freeze-limit slices of
+    one exit, a time exit racing a stop) close the position once. Any other intent meets the
+    filled position, as before pending exits were kept: an engine's reversal, an exit and the
+    opposite entry on one bar, has its entry sized as closing the old position (no entry caps),
+    which is what turns it over; changing that would change every engine's trades.
+    """
+    if intent.reduce_only:
+        return state.strategy_quantity_left(intent.symbol, intent.strategy)
+    return state.strategy_quantity(intent.symbol, intent.strategy)
 
 
 def size_from_state(
@@ -294,9 +318,11 @@ def size_from_state(
             config, intent.strategy, equity=state.equity, strategy_exposure=state.gross_exposure(intent.strategy)
         ),
         tick_size=tick_size,
-        # exit vs entry and an exit's size: the strategy's own units; the symbol's exposure cap
-        # of an entry stays on the account's net position
-        position_quantity=state.strategy_quantity(intent.symbol, intent.strategy),
+        # exit vs entry and an exit's size: the strategy's own units, less what its exits approved
+        # before (not filled yet) will close; the symbol's exposure cap of an entry stays on the
+        # account's net position
+        position_quantity=own_units(intent, state),
+        closing_quantity=state.closing_quantity(intent.symbol, intent.strategy) if intent.reduce_only else 0,
         symbol_exposure=state.symbol_exposure(intent.symbol),
         margin_rate=state.margin_rate(intent.symbol),
     )

@@ -25,7 +25,9 @@ An exit (an intent on the opposite side of the position its strategy holds) is n
 up and never capped by exposure: it trades the requested quantity, or the strategy's whole
 position when the intent says 0, limited to that position (an exit never flips the position;
 a reversal is a separate entry intent). The position is the strategy's own, not the symbol's
-net: when two strategies hold the symbol, one's exit must leave the other's units alone.
+net: when two strategies hold the symbol, one's exit must leave the other's units alone. For
+a reduce-only exit the caller passes what the strategy's exits approved earlier and not
+filled yet leave of it, so several exits in flight never close more than it.
 """
 
 from __future__ import annotations
@@ -92,9 +94,17 @@ def _units(rupees_room: float, per_unit: float) -> int:
     return max(math.floor(rupees_room / per_unit + _EPS), 0)
 
 
-def _size_exit(intent: OrderIntent, position_quantity: int) -> SizingResult:
+def _size_exit(intent: OrderIntent, position_quantity: int, closing_quantity: int = 0) -> SizingResult:
     held = abs(position_quantity)
     whose = f" of {intent.strategy}" if intent.strategy else ""
+    if closing_quantity > 0:
+        being = f"{closing_quantity} being closed by approved exits not filled yet"
+        left = f"the {held} left of the position{whose} ({being})"
+        if intent.quantity == 0:
+            return SizingResult(held, f"exit: closes {left}")
+        if intent.quantity > held:
+            return SizingResult(held, f"exit: requested {intent.quantity} > {left}; limited to it", CAP_POSITION)
+        return SizingResult(intent.quantity, f"exit: {intent.quantity} of {left}")
     if intent.quantity == 0:
         return SizingResult(held, f"exit: closes the whole position{whose} of {held}")
     if intent.quantity > held:
@@ -132,6 +142,7 @@ def size_intent(
     position_quantity: int = 0,
     symbol_exposure: float | None = None,
     margin_rate: float = 1.0,
+    closing_quantity: int = 0,
 ) -> SizingResult:
     """Size (``intent.quantity == 0``) or check (explicit quantity) one intent.
 
@@ -145,9 +156,11 @@ def size_intent(
     exposure already in the symbol incl. pending entries; default ``|position_quantity| * price *
     margin_rate``. ``margin_rate``: the fraction of notional the order ties up as capital
     (``futures_margin_pct`` for a future, 1 otherwise); exposures passed in are measured alike.
+    ``closing_quantity``: units of the strategy's position that its exits approved before will
+    close (not filled yet): ``position_quantity`` is then what they leave, and the reason says so.
     """
     if is_reducing(intent.side, position_quantity):
-        result = _size_exit(intent, position_quantity)
+        result = _size_exit(intent, position_quantity, closing_quantity)
     else:
         result = _size_entry(
             intent,

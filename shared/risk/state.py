@@ -12,6 +12,11 @@ Positions have three layers, so that limits hold between two portfolio snapshots
 - ``pending``: entries risk approved whose quantity has not filled yet. They count towards
   exposure and the open-position count until they fill, are rejected or cancelled
   (``on_order_event``), or the IST day rolls over.
+- ``pending_exits``: exits risk approved that have not filled yet. They do not change exposure
+  (the position is held until the fills say otherwise) but the units they will close are no
+  longer there for the strategy's next reduce-only exit (``strategy_quantity_left``): two
+  exits approved before either fills (the slices of an exit split at the freeze limit) close
+  the position once, not twice.
 
 The broker (and so the account) nets every strategy's fills per symbol; the platform also
 keeps each strategy's own position (``strategy_quantity``), because two strategies may hold
@@ -23,7 +28,7 @@ Exposure is notional x the symbol's margin rate (``margin_rates``, set by the se
 the instruments master: ``futures_margin_pct`` for futures; 1 for every other symbol).
 
 Day roll-over (the first event of a new IST day): day PnL, per-symbol PnL, trade counts,
-pending entries, symbol kills and a loss halt reset; a manual halt stays until RESUME.
+pending entries and exits, symbol kills and a loss halt reset; a manual halt stays until RESUME.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class RiskState(msgspec.Struct, kw_only=True):
     fills: dict[str, FillView] = {}  # "order_id:fill_id" -> fill newer than the snapshot
     seen_fills: dict[str, int] = {}  # fill key -> ts, bounded, so a redelivered fill counts once
     pending: dict[str, PendingEntry] = {}  # intent_id -> approved entry
+    pending_exits: dict[str, PendingEntry] = {}  # intent_id -> approved exit not filled yet
     manual_halt: str = ""  # reason; non-empty = halted by an operator until RESUME
     loss_halt: str = ""  # reason; non-empty = halted by max_daily_loss until RESUME or the next day
     killed: dict[str, str] = {}  # symbol -> reason
@@ -172,6 +178,22 @@ class RiskState(msgspec.Struct, kw_only=True):
             split = pos.split()
             qty = pos.quantity if split is None else split.get(strategy, 0)
         return qty + sum(f.quantity for f in self.fills.values() if f.symbol == symbol and f.strategy == strategy)
+
+    def closing_quantity(self, symbol: str, strategy: str) -> int:
+        """Units of ``strategy``'s position in ``symbol`` that approved exits will close (not filled yet)."""
+        return sum(p.remaining for p in self.pending_exits.values() if p.symbol == symbol and p.strategy == strategy)
+
+    def strategy_quantity_left(self, symbol: str, strategy: str) -> int:
+        """``strategy_quantity`` less what ``strategy``'s approved exits not filled yet will close.
+
+        What the strategy's next reduce-only exit may close (``rules.own_units``).
+        """
+        moving = sum(
+            p.remaining if p.side == Side.BUY else -p.remaining
+            for p in self.pending_exits.values()
+            if p.symbol == symbol and p.strategy == strategy
+        )
+        return self.strategy_quantity(symbol, strategy) + moving
 
     def _held(self) -> dict[str, int]:
         """Signed net units per symbol: the snapshot plus the fills after it."""
@@ -246,6 +268,7 @@ class RiskState(msgspec.Struct, kw_only=True):
         self.symbol_pnl = {}
         self.trades = {}
         self.pending = {}  # orders do not outlive their day
+        self.pending_exits = {}
         self.killed = {}
         self.loss_halt = ""
         return True
@@ -297,11 +320,12 @@ class RiskState(msgspec.Struct, kw_only=True):
             return False
         self.seen_fills[key] = fill.ts_event
         _trim(self.seen_fills, MAX_SEEN_FILLS)
-        pending = self.pending.get(fill.intent_id)
-        if pending is not None:
-            pending.filled += fill.quantity
-            if pending.remaining == 0:
-                del self.pending[fill.intent_id]
+        for book in (self.pending, self.pending_exits):
+            pending = book.get(fill.intent_id)
+            if pending is not None:
+                pending.filled += fill.quantity
+                if pending.remaining == 0:
+                    del book[fill.intent_id]
         if fill.ts_event > self.snapshot_ts:
             signed = fill.quantity if fill.side == Side.BUY else -fill.quantity
             self.fills[key] = FillView(
@@ -310,9 +334,10 @@ class RiskState(msgspec.Struct, kw_only=True):
         return True
 
     def on_order_event(self, event: OrderEvent) -> None:
-        """A rejected or cancelled order frees what its pending entry held."""
+        """A rejected or cancelled order frees what its pending entry (or exit) held."""
         if event.status in _TERMINAL:
             self.pending.pop(event.intent_id, None)
+            self.pending_exits.pop(event.intent_id, None)
 
     def record_decision(self, decision: RiskDecision) -> None:
         self.decisions[decision.intent_id] = decision

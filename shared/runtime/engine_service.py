@@ -25,7 +25,7 @@ import copy
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from datetime import time as dtime
 from typing import Any, ClassVar, Final
@@ -163,6 +163,10 @@ class EngineService(Service):
         self._last_entry_id = b""
         self._last_event_ns = 0
         self._last_checkpoint = time.monotonic()
+        #: Called with every tick of the universe's stream before the engine sees it (after the
+        #: close/day boundary); True when it changed the universe. None (fno, equity): no call,
+        #: nothing on the hot path. The options engine follows spot and ATM with it.
+        self.pre_tick: Callable[[Tick], bool] | None = None
 
     # -- hooks ----------------------------------------------------------------------------------
     def resolve_universe(self, master: InstrumentsMaster, day: date) -> Symbols:
@@ -179,6 +183,17 @@ class EngineService(Service):
     def tag_fn(self) -> TagFn | None:
         """``OrderIntent.tag`` of each intent, from (strategy id, logical, symbol); None: no tag."""
         return None
+
+    def annotate(self, out: list[Output]) -> list[Output]:
+        """The engine's outputs of one tick (or of a close/day boundary) as published; as they are here.
+
+        Called with the service's state as of the tick that made them (a subclass adds what it
+        knows then, e.g. the options engine's spot).
+        """
+        return out
+
+    def restore_extra(self, data: Mapping[str, Any]) -> None:
+        """A subclass's own part of a checkpoint just restored (``checkpoint_data`` wrote it)."""
 
     # -- start ------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -375,6 +390,7 @@ class EngineService(Service):
             self._set_day(self.day, flushed=bool(data.get("flushed")))
         self._last_entry_id = last_entry.encode()
         self._last_event_ns = int(data.get("last_event_ns", 0))
+        self.restore_extra(data)
         if last_entry:
             pending: Any = self.bus.redis.xpending(self.stream, self.group)
             if int(pending["pending"]):
@@ -456,6 +472,7 @@ class EngineService(Service):
         on_tick = self.engine.on_tick
         universe = self.symbols
         boundary = self._boundary_ns
+        pre_tick = self.pre_tick
         skipped = 0
         intents = 0
         inside: list[bytes] = []  # replayed entries the restored checkpoint already contains
@@ -470,14 +487,17 @@ class EngineService(Service):
                 log.warning("%s: ignoring %s on %s", self.name, type(tick).__name__, d.stream)
                 continue
             if tick.ts_event >= boundary:
-                out.extend(self._cross_boundary(tick.ts_event))
+                out.extend(self.annotate(self._cross_boundary(tick.ts_event)))
                 on_tick, universe, boundary = self.engine.on_tick, self.symbols, self._boundary_ns
+            if pre_tick is not None and pre_tick(tick):
+                on_tick, universe = self.engine.on_tick, self.symbols
             self._last_event_ns = tick.ts_event
             if tick.instrument_token not in universe:
                 skipped += 1
                 continue
             res = on_tick(tick)
             if res:
+                res = self.annotate(res)
                 out.extend(res)
                 if any(isinstance(m, OrderIntent) for m in res):
                     # an order goes out now, not after the rest of the batch (latency); still

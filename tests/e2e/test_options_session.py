@@ -25,9 +25,9 @@ from shared.brokers.charges import Segment, order_charges
 from shared.bus import codec, streams
 from shared.clock import ist_day
 from shared.contracts import OrderIntent, PositionSnapshot, RiskDecision
-from shared.enums import Decision, Side
+from shared.enums import Decision, Side, SignalKind
 from shared.sim import calendar
-from shared.state.journal import read_orders
+from shared.state.journal import read_orders, read_signals
 from tests.e2e.session import SESSION_DAY, TraderRun, session_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -128,6 +128,12 @@ def test_the_straddle_is_sold_one_leg_stopped_the_other_time_exited(redis_url: s
             expected = order_charges(Segment.OPTIONS, row.side, fill.quantity * fill.price, ist_day(row.ts_ns))
             assert fill.charges == pytest.approx(expected.total, abs=1e-6)
             assert fill.charges > 20  # the flat ₹20 brokerage plus taxes
+
+    # signals.csv: the straddle's entries say ATM came from the index level (fresh in the simulator)
+    sold = [row for row in read_signals(artifacts / "signals.csv") if row.signal == SignalKind.SHORT]
+    assert {row.symbol for row in sold} >= {i.symbol for i in entries}
+    for row in sold:
+        assert "[spot: index " in row.reason, row.reason
 
     # pnl.csv: two round trips with their charges
     with (artifacts / "pnl.csv").open() as fh:

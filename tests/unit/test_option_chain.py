@@ -6,12 +6,21 @@ from datetime import date, datetime, time
 
 import pytest
 
-from shared.clock import IST, ist_to_ns
+from shared.clock import IST, NS, ist_to_ns
 from shared.config import StrategySpec
 from shared.contracts import Tick
 from shared.errors import ConfigError, InstrumentError
 from shared.options.chain import (
+    SPOT_FUTURE,
+    SPOT_INDEX,
+    SpotChoice,
+    SpotQuote,
+    atm_reference,
     atm_strike,
+    choose_spot,
+    expiry_valid_until,
+    index_forward,
+    keep_band,
     option_forward,
     select_options,
     split_quantity,
@@ -123,6 +132,90 @@ def test_the_option_forward_from_the_future_matches_the_simulated_forward() -> N
         fwd = option_forward(market.future_price(fut.instrument_token), fut.expiry, expiry, market.now_ns, 0.06)
         assert fwd == pytest.approx(market.forward(name, expiry), abs=0.05)  # the future prints on a 0.05 grid
         assert fwd <= market.future_price(fut.instrument_token) + 0.05  # carry: the earlier expiry is cheaper
+
+
+# -- the spot: index level or future --------------------------------------------------------------
+
+MAX_AGE = 10 * NS
+
+
+def test_a_fresh_index_level_is_the_spot() -> None:
+    now = at(date(2026, 11, 25), 10, 0)
+    index, future = SpotQuote(25_900.0, now - 3 * NS), SpotQuote(26_010.0, now - NS)
+    assert choose_spot(index, future, now, MAX_AGE) == SpotChoice(SPOT_INDEX, 25_900.0, now - 3 * NS)
+    assert choose_spot(index, None, now, MAX_AGE) == SpotChoice(SPOT_INDEX, 25_900.0, now - 3 * NS)
+    assert choose_spot(SpotQuote(25_900.0, now - MAX_AGE), future, now, MAX_AGE).source == SPOT_INDEX  # type: ignore[union-attr]
+
+
+def test_a_stale_or_missing_index_level_falls_back_to_the_future() -> None:
+    now = at(date(2026, 11, 25), 10, 0)
+    stale, future = SpotQuote(25_900.0, now - MAX_AGE - 1), SpotQuote(26_010.0, now - 60 * NS)
+    assert choose_spot(stale, future, now, MAX_AGE) == SpotChoice(SPOT_FUTURE, 26_010.0, now - 60 * NS)
+    assert choose_spot(None, future, now, MAX_AGE) == SpotChoice(SPOT_FUTURE, 26_010.0, now - 60 * NS)
+    # max age 0: the index is never used, fresh or not
+    assert choose_spot(SpotQuote(25_900.0, now), future, now, 0) == SpotChoice(SPOT_FUTURE, 26_010.0, now - 60 * NS)
+    # only a stale index level known (a day's first choice, before any future tick): it is the spot
+    assert choose_spot(stale, None, now, MAX_AGE) == SpotChoice(SPOT_INDEX, 25_900.0, now - MAX_AGE - 1)
+    assert choose_spot(stale, None, now, 0) is None
+    assert choose_spot(None, None, now, MAX_AGE) is None
+
+
+def test_the_forward_from_the_index_and_from_the_future_match_the_simulated_forward() -> None:
+    day = date(2026, 11, 25)
+    market = SimMarket(5, day, step_ms=1000)
+    for _ in range(300):
+        market.step()
+    now = market.now_ns
+    for name in market.underlyings:
+        fut = market.master.future(name, day)
+        expiry = market.master.nearest_expiry(name, day)
+        want = market.forward(name, expiry)
+        index = SpotChoice(SPOT_INDEX, market.spot(name), now)
+        future = SpotChoice(SPOT_FUTURE, market.future_price(fut.instrument_token), now)
+        assert index_forward(index.price, expiry, now, 0.06) == pytest.approx(want, abs=0.05)  # index on a 0.05 grid
+        assert atm_reference(index, expiry, fut.expiry, now, 0.06) == pytest.approx(want, abs=0.05)
+        assert atm_reference(future, expiry, fut.expiry, now, 0.06) == pytest.approx(want, abs=0.05)
+        # the raw levels are not the forward: the index is below it (carry), the monthly future above
+        assert index.price < want - 1 and (fut.expiry == expiry or future.price > want + 1)
+
+
+def test_atm_from_the_index_spot_is_around_the_option_forward_not_the_raw_index(
+    holiday_week_market: SimMarket,
+) -> None:
+    master = holiday_week_market.master
+    now = at(date(2026, 11, 20), 10, 0)  # Friday; the week's expiry is Monday 23 Nov 15:30 (3.2 days)
+    expiry = trading_expiry(master, "NIFTY", now, CUTOFF_S)
+    # 25,870 is nearer 25,850; carried 3.2 days at 6% (+13.6) the forward is 25,883.6: ATM 25,900
+    spot = SpotChoice(SPOT_INDEX, 25_870.0, now)
+    forward = atm_reference(spot, expiry, None, now, 0.06)
+    assert forward == pytest.approx(25_870.0 * (1 + 0.06 * 3.25 / 365), abs=0.5)
+    sel = select_options(master, "NIFTY", forward, now, each_side=1, roll_cutoff_s=CUTOFF_S)
+    assert sel.atm == 25_900.0 and atm_strike(master.strikes("NIFTY", expiry), spot.price) == 25_850.0
+    assert (sel.call.strike, sel.put.strike) == (25_900.0, 25_900.0)
+
+
+def test_the_keep_band_is_where_the_sticky_atm_does_not_move() -> None:
+    for band in (0.0, 0.1, 0.25, 0.5):
+        low, high = keep_band(STRIKES, 25_900.0, band)
+        assert (low, high) == (25_900.0 - 50 * (0.5 + band), 25_900.0 + 50 * (0.5 + band))
+        level = 25_800.0
+        while level <= 26_000.0:
+            if low <= level <= high:
+                assert sticky_atm(STRIKES, level, 25_900.0, band) == 25_900.0, (band, level)
+            level += 0.25
+    # just outside, ATM does move: the band is the rule itself, not a looser approximation of it
+    low, high = keep_band(STRIKES, 25_900.0, 0.25)
+    assert sticky_atm(STRIKES, high + 0.25, 25_900.0, 0.25) == 25_950.0
+    assert sticky_atm(STRIKES, low - 0.25, 25_900.0, 0.25) == 25_850.0
+    assert keep_band(STRIKES, 25_800.0, 0.25) == (float("-inf"), 25_837.5)  # the chain's ends never move away
+    assert keep_band(STRIKES, 26_000.0, 0.25) == (25_962.5, float("inf"))
+
+
+def test_the_expiry_is_chosen_again_at_the_cutoff_of_its_day_or_at_midnight() -> None:
+    day = date(2026, 11, 24)
+    assert expiry_valid_until(day, at(day, 11, 0), CUTOFF_S) == at(day, 13, 0)
+    assert expiry_valid_until(day, at(day, 13, 0), CUTOFF_S) == at(date(2026, 11, 25), 0, 0)
+    assert expiry_valid_until(date(2026, 12, 1), at(day, 11, 0), CUTOFF_S) == at(date(2026, 11, 25), 0, 0)
 
 
 # -- the freeze limit --------------------------------------------------------------------------------

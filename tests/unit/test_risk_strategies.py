@@ -75,7 +75,12 @@ def test_opposite_strategies_each_exit_their_own_position_and_a_third_has_nothin
     assert "of ema of 130" in ema.reason
     trend = decide(eng, intent("x1", "trend", Side.BUY))
     assert (trend.decision, trend.quantity) == (Decision.ALLOW, 65)  # a BUY exit although the net is long
-    too_much = decide(eng, intent("x2", "trend", Side.BUY, quantity=130))
+    # trend's 65 are being closed by x1 (not filled yet): a second exit finds nothing left
+    again = decide(eng, intent("x2", "trend", Side.BUY))
+    assert (again.decision, again.quantity, again.rule) == (Decision.BLOCK, 0, "reduce_only")
+    assert "is -65 (net of all strategies 65), 65 of it being closed by approved exits" in again.reason
+    # an exit above the strategy's own units is cut to them
+    too_much = decide(engine({"ema": 130, "trend": -65}), intent("x2", "trend", Side.BUY, quantity=130))
     assert (too_much.decision, too_much.quantity, too_much.rule) == (Decision.REDUCE, 65, "sizing")
 
     orb = decide(eng, intent("x1", "orb", Side.SELL))

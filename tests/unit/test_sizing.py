@@ -217,6 +217,19 @@ def test_exit_is_never_sized_beyond_the_position() -> None:
     assert (r.quantity, r.capped_by) == (130, CAP_POSITION)
 
 
+def test_exit_sizes_from_what_earlier_approved_exits_leave() -> None:
+    # 195 of a short 1,950 left: 1,755 are being closed by an exit approved before (not filled yet)
+    r = size(intent(side=Side.BUY), position_quantity=-195, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (195, "")
+    assert r.reason == (
+        "exit: closes the 195 left of the position of trend (1755 being closed by approved exits not filled yet)"
+    )
+    r = size(intent(side=Side.BUY, quantity=1755), position_quantity=-195, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (195, CAP_POSITION) and "requested 1755 > the 195 left" in r.reason
+    r = size(intent(side=Side.BUY, quantity=130), position_quantity=-195, closing_quantity=1755)
+    assert (r.quantity, r.capped_by) == (130, "")
+
+
 def test_adding_to_a_position_is_an_entry() -> None:
     assert not is_reducing(Side.BUY, 65)
     assert is_reducing(Side.SELL, 65)
