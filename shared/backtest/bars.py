@@ -474,16 +474,7 @@ class BarBacktest(Backtest):
         self._pos = tl.size
         self._flush_key = 2 * tl.size - 1
         self.finish()
-        return BacktestResult(
-            journal=self.journal,
-            decisions=self.decisions,
-            equity=self.equity,
-            day_pnl=self.day_pnl,
-            capital=self.capital,
-            counters=dict(self.counters),
-            elapsed_s=time.perf_counter() - started,
-            path=self.path,
-        )
+        return self.result(started)
 
     def _book_busy(self) -> bool:
         """The paper book holds a position or a working order (the MIS square-off would act)."""

@@ -290,6 +290,10 @@ class Backtest:
             self.finish()
         elif self.day is not None:
             self._book_day(self.day, self.broker.portfolio.net_pnl)
+        return self.result(started)
+
+    def result(self, started: float) -> BacktestResult:
+        """What the run produced (``started``: its ``time.perf_counter()`` at the start)."""
         return BacktestResult(
             journal=self.journal,
             decisions=self.decisions,

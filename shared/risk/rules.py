@@ -241,19 +241,7 @@ def _count_approval(
     intent: OrderIntent, state: RiskState, now_ns: int, quantity: int, sizing: SizingResult, is_exit: bool
 ) -> None:
     state.record_order(now_ns)
-    if is_exit:
-        # reserved until it fills, is rejected or cancelled: the next exit sizes from what is left
-        state.pending_exits[intent.intent_id] = PendingEntry(
-            ts=now_ns,
-            symbol=intent.symbol,
-            strategy=intent.strategy,
-            side=intent.side,
-            quantity=quantity,
-            price=sizing.price or intent.price or state.mark(intent.symbol),
-        )
-        return
-    state.trades[intent.symbol] = state.trades.get(intent.symbol, 0) + 1
-    state.pending[intent.intent_id] = PendingEntry(
+    entry = PendingEntry(
         ts=now_ns,
         symbol=intent.symbol,
         strategy=intent.strategy,
@@ -261,6 +249,12 @@ def _count_approval(
         quantity=quantity,
         price=sizing.price or intent.price or state.mark(intent.symbol),
     )
+    if is_exit:
+        # reserved until it fills, is rejected or cancelled: the next exit sizes from what is left
+        state.pending_exits[intent.intent_id] = entry
+        return
+    state.trades[intent.symbol] = state.trades.get(intent.symbol, 0) + 1
+    state.pending[intent.intent_id] = entry
 
 
 # -- helpers for the service ----------------------------------------------------------------
