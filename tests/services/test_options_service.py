@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,23 @@ from shared.contracts import FeedSubscription, OrderIntent, Tick
 from shared.enums import FeedAction
 from shared.sim.calendar import session_open_ns
 from tests.e2e.session import SESSION_DAY
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A redis-server of each test's own, not the session's: a feed another test left running
+    cannot publish into it (once in CI this test saw ticks of BANKNIFTY strikes nobody here had
+    asked for; a stray publisher is the likely cause, not confirmed)."""
+    server = RedisServer()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 def write_config(tmp_path: Path) -> Path:
     cfg: dict[str, Any] = yaml.safe_load((ROOT / "configs" / "dev.yaml").read_text())
