@@ -288,29 +288,6 @@ def _relative_volume(volume: npt.NDArray[np.int64], n: int) -> Floats:
     return out
 
 
-def _atr_ratio(atr: list[float]) -> list[float]:
-    """The engine's ``_Series.atr_ratio`` after each bar: ATR over its EMA(20) before this bar; NaN = None."""
-    n = len(atr)
-    out = [NAN] * n
-    k = 2.0 / (ATR_AVG_BARS + 1)
-    count = 0
-    total = 0.0
-    avg = NAN
-    ratio = NAN
-    for i, a in enumerate(atr):
-        if a == a:  # not NaN: the engine updates the ratio and the average only once ATR exists
-            ratio = a / avg if avg == avg and avg > 0 else NAN
-            if count >= ATR_AVG_BARS:
-                avg = (a - avg) * k + avg
-            else:
-                total += a
-                if count + 1 == ATR_AVG_BARS:
-                    avg = total / ATR_AVG_BARS
-            count += 1
-        out[i] = ratio
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class SeriesIndicators:
     """Every ``BarIndicators`` column of one series (NaN while warming up) and the engine's ATR ratio."""
